@@ -1,0 +1,247 @@
+"""Command line: `python -m harness {run,validate,list}` (also under `accelerate launch -m harness`)."""
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from harness import __version__, results
+from harness.errors import HarnessError, SuiteError
+from harness.suite import RunSpec, Suite, load_suite
+
+DEFAULT_RESULTS = "results"
+
+
+def _is_main_process() -> bool:
+    """Before an Accelerator exists: only rank 0 of a launch talks to the user."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="harness",
+        description="Train GANs and VAEs from declarative TOML suites and compare them with measured numbers.",
+        epilog="Several processes or GPUs: accelerate launch [--num_processes N] -m harness run SUITE",
+    )
+    parser.add_argument("--version", action="version", version=f"harness {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        help="train every run of a suite and write results",
+        description="Validate SUITE, expand it into runs (runs x matrix x seeds) and train them. "
+        "Results go to RESULTS/<suite name>/<run id>/. Completed runs with the same configuration are "
+        "skipped, so rerunning a suite finishes what is missing.",
+    )
+    run.add_argument("suite", type=Path, help="path to a suite TOML file, e.g. suites/quickstart.toml")
+    run.add_argument("--results", type=Path, default=Path(DEFAULT_RESULTS), help="results root (default: ./results)")
+    run.add_argument("--data-dir", type=Path, help="dataset root holding <dataset>/<files> (default: $HARNESS_DATA_DIR, then ~/.cache/harness/data)")
+    run.add_argument("--only", nargs="+", metavar="NAME", help="train only runs whose name or id matches (glob patterns allowed)")
+    run.add_argument("--dry-run", action="store_true", help="print the expanded run table and exit without training")
+    run.add_argument("--mixed-precision", choices=["no", "fp16", "bf16"], help="override the suite's mixed precision")
+    run.add_argument("--force", action="store_true", help="retrain runs that already have results")
+    run.set_defaults(handler=cmd_run)
+
+    validate = commands.add_parser(
+        "validate",
+        help="check suite files without training",
+        description="Run exactly the checks of `run` on each SUITE and report every problem (exit 2 if any).",
+    )
+    validate.add_argument("suites", type=Path, nargs="+", metavar="SUITE")
+    validate.set_defaults(handler=cmd_validate)
+
+    listing = commands.add_parser("list", help="known models, their options, and datasets",
+                                  description="List registered model families with every option and default, and datasets.")
+    listing.set_defaults(handler=cmd_list)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except HarnessError as err:
+        if _is_main_process():
+            console = Console(stderr=True, highlight=False)
+            for line in str(err).splitlines():
+                console.print(f"[bold red]error:[/] {escape(line)}", soft_wrap=True)
+        return err.exit_code
+
+
+# -- validate / list ------------------------------------------------------------------------
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    console = Console(highlight=False)
+    failed: list[SuiteError] = []
+    for path in args.suites:
+        try:
+            suite = load_suite(path)
+        except SuiteError as err:
+            failed.append(err)
+            continue
+        console.print(f"[green]ok[/] {path}: {len(suite.runs)} runs")
+    if failed:
+        raise HarnessError("\n".join(str(e) for e in failed), exit_code=2)
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from harness.datasets import DATASETS
+    from harness.datasets.fetch import data_root
+    from harness.models import MODELS
+    from harness.suite import TrainingConfig
+
+    console = Console()
+    table = Table(title="models (options go in a [[run]] table or [defaults.<model>])", title_justify="left")
+    for column in ("model", "option", "type", "default"):
+        table.add_column(column)
+    for name in MODELS:
+        family = MODELS.get(name)
+        table.add_row(f"[bold]{name}[/]", "", "", family.description, end_section=False)
+        for option, info in family.config_class.model_fields.items():
+            table.add_row("", option, _type_name(info.annotation), repr(info.default))
+        table.add_section()
+    console.print(table)
+
+    training = Table(title="training keys (every run; [defaults] or [[run]])", title_justify="left")
+    for column in ("key", "type", "default", "meaning"):
+        training.add_column(column)
+    for key, info in TrainingConfig.model_fields.items():
+        training.add_row(key, _type_name(info.annotation), repr(info.default), info.description or "")
+    console.print(training)
+
+    datasets = Table(title=f"datasets (looked up in {data_root()})", title_justify="left")
+    for column in ("dataset", "images", "train / test", "description"):
+        datasets.add_column(column)
+    for name in DATASETS:
+        spec = DATASETS.get(name)
+        datasets.add_row(name, "x".join(map(str, spec.image_shape)),
+                         f"{spec.split_sizes['train']:,} / {spec.split_sizes['test']:,}", spec.description)
+    console.print(datasets)
+    return 0
+
+
+def _type_name(annotation: Any) -> str:
+    text = getattr(annotation, "__name__", None) or str(annotation)
+    return text.replace("typing.", "").replace("Annotated[", "").split(", FieldInfo")[0].split(", Strict")[0]
+
+
+# -- run ------------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    suite = load_suite(args.suite, mixed_precision=args.mixed_precision)
+    runs = suite.select(args.only)
+    if args.dry_run:
+        if _is_main_process():
+            Console().print(run_table(suite, runs))
+        return 0
+
+    suite_dir = args.results / suite.name
+    to_train, skipped = _plan(runs, suite_dir, force=args.force)
+
+    # Heavy imports only once we know there is work (keeps `validate` and `--help` fast).
+    from accelerate import Accelerator
+
+    from harness.datasets import load_dataset
+    from harness.progress import TrainingProgress, summary_table
+    from harness.trainer import train_run
+
+    dataset = load_dataset(suite.info.dataset, args.data_dir)
+    accelerator = Accelerator(mixed_precision=suite.info.mixed_precision)
+    for run in to_train:
+        if run.training.batch_size % accelerator.num_processes:
+            raise HarnessError(
+                f"{args.suite}: run {run.id}: batch_size {run.training.batch_size} is not divisible by "
+                f"{accelerator.num_processes} processes; batch_size is the global batch, split across processes",
+                exit_code=2,
+            )
+    if accelerator.is_main_process:
+        suite_dir.mkdir(parents=True, exist_ok=True)
+        results.write_text(suite_dir / "suite.toml", suite.path.read_text(encoding="utf-8"))
+        results.write_json(suite_dir / "suite.json", {
+            "suite": suite.info.model_dump(),
+            "source": str(suite.path),
+            "runs": [{"id": r.id, "name": r.name, "config_hash": r.config_hash} for r in suite.runs],
+        })
+
+    records = [{**results.read_json(suite_dir / r.id / "run.json"), "status": "skipped"} for r in skipped]
+    console = Console(stderr=True, highlight=False)
+    if not console.is_terminal:
+        console.width = max(console.width, 120)  # log files: keep the tables readable
+    with TrainingProgress(accelerator.is_main_process, len(to_train), console) as progress:
+        if skipped:
+            progress.print(f"{len(skipped)} run(s) already complete with the same configuration: skipped (--force retrains)")
+        for run in to_train:
+            record = train_run(run, suite.name, dataset, accelerator, suite_dir, progress)
+            records.append(record)
+            progress.finish_run(_one_line(record))
+    if accelerator.is_main_process:
+        console.print(summary_table(records))
+        console.print(f"results: {suite_dir}/")
+    failed = [r for r in records if r["status"] not in (results.STATUS_COMPLETED, "skipped")]
+    return 1 if failed else 0
+
+
+def _plan(runs: list[RunSpec], suite_dir: Path, force: bool) -> tuple[list[RunSpec], list[RunSpec]]:
+    """Split runs into (to train, already complete); refuse to overwrite a different configuration."""
+    to_train, skipped, conflicts = [], [], []
+    for run in runs:
+        record_path = suite_dir / run.id / "run.json"
+        if force or not record_path.exists():
+            to_train.append(run)
+            continue
+        try:
+            record = results.read_json(record_path)
+        except ValueError:
+            to_train.append(run)  # unreadable record: the run never finished
+            continue
+        if record.get("config_hash") != run.config_hash:
+            conflicts.append(f"{record_path.parent}: trained with another configuration "
+                             f"(hash {record.get('config_hash')}, suite now gives {run.config_hash})")
+        elif record.get("status") == results.STATUS_COMPLETED:
+            skipped.append(run)
+        else:
+            to_train.append(run)
+    if conflicts:
+        raise HarnessError("\n".join(conflicts) + "\nuse --force to retrain them, or --results DIR to keep both",
+                           exit_code=2)
+    return to_train, skipped
+
+
+def _one_line(record: dict[str, Any]) -> str:
+    if record["status"] != results.STATUS_COMPLETED:
+        return f"[red]{record['status']}[/] {record['id']}: {record.get('error', '')}"
+    losses = " ".join(f"{k} {v:.4g}" for k, v in record["final_losses"].items())
+    return (f"[green]done[/] {record['id']}: {record['epochs_completed']} epochs in {record['train_seconds']:.1f}s "
+            f"({record['images_per_second']:,.0f} img/s), {losses}")
+
+
+def run_table(suite: Suite, runs: list[RunSpec]) -> Table:
+    table = Table(title=f"{suite.name}: {len(runs)} runs on {suite.info.dataset} "
+                        f"(mixed precision: {suite.info.mixed_precision})", title_justify="left")
+    table.add_column("id", no_wrap=True)
+    for column in ("model", "seed", "epochs", "batch", "images", "options (non-default)"):
+        table.add_column(column)
+    table.add_column("hash", no_wrap=True)
+    for run in runs:
+        defaults = run.model_config.__class__()
+        changed = {k: v for k, v in run.model_config.model_dump().items() if getattr(defaults, k) != v}
+        options = " ".join(f"{k}={_compact(v)}" for k, v in changed.items()) or "-"
+        table.add_row(run.id, run.model, str(run.seed), str(run.training.epochs), str(run.training.batch_size),
+                      str(run.training.train_subset or "all"), options, run.config_hash[:8])
+    return table
+
+
+def _compact(value: Any) -> str:
+    return "x".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""Errors that end a command with a clear message instead of a traceback."""
+
+
+class HarnessError(Exception):
+    """A user-facing failure: `message` says what is wrong and how to fix it.
+
+    The CLI prints it (one line per problem) and exits with `exit_code`, never a traceback.
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class SuiteError(HarnessError):
+    """All problems found in one suite file, reported together (exit code 2)."""
+
+    exit_code = 2
+
+    def __init__(self, path: str, problems: list[str]) -> None:
+        self.path = path
+        self.problems = problems
+        super().__init__("\n".join(f"{path}: {p}" for p in problems))
+
+
+class DataError(HarnessError):
+    """A dataset file is missing, corrupt or cannot be fetched (exit code 3)."""
+
+    exit_code = 3

@@ -1,0 +1,82 @@
+"""MLP VAE (Kingma & Welling 2014) with a Bernoulli likelihood on pixel intensities in [0, 1]."""
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field, PositiveFloat, PositiveInt
+
+from harness.batches import ShardedNoise
+from harness.models import MODELS
+from harness.models.base import Backward, Betas, GenerativeModel, LatentDistribution, ModelConfig
+from harness.models.layers import ActivationName, mlp
+
+
+class MLPVAEConfig(ModelConfig):
+    latent_dim: PositiveInt = 64
+    encoder_hidden: list[PositiveInt] = Field(default=[256], min_length=1)
+    decoder_hidden: list[PositiveInt] = Field(default=[256], min_length=1)
+    activation: ActivationName = "relu"
+    leaky_slope: float = Field(default=0.2, ge=0)
+    lr: PositiveFloat = 1e-3
+    betas: Betas = [0.9, 0.999]
+
+
+@MODELS.register("mlp_vae")
+class MLPVAE(GenerativeModel):
+    """Encoder: pixels -> hidden -> (mean, log-variance). Decoder: latent -> hidden -> pixel logits."""
+
+    config_class = MLPVAEConfig
+    description = "MLP VAE, Bernoulli decoder, loss = summed BCE + KL per image, Adam (default lr 1e-3)"
+    loss_names = ("loss", "reconstruction", "kl")
+    latent_distribution: LatentDistribution = "normal"
+    config: MLPVAEConfig
+
+    def build_networks(self) -> dict[str, torch.nn.Module]:
+        c = self.config
+        return {
+            "encoder": mlp([self.num_pixels, *c.encoder_hidden, 2 * c.latent_dim], c.activation, c.leaky_slope),
+            "decoder": mlp([c.latent_dim, *c.decoder_hidden, self.num_pixels], c.activation, c.leaky_slope),
+        }
+
+    def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        params = [p for net in self.networks.values() for p in net.parameters()]
+        return {"vae": torch.optim.Adam(params, lr=self.config.lr, betas=self.config.betas)}
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    def negative_elbo_terms(
+        self, images: torch.Tensor, eps: torch.Tensor, encoder: torch.nn.Module, decoder: torch.nn.Module
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-image reconstruction NLL (summed BCE, nats) and KL(q(z|x) || N(0, I)), shape (b,) each."""
+        mean, logvar = encoder(images).float().chunk(2, dim=1)
+        z = mean + torch.exp(0.5 * logvar) * eps
+        logits = decoder(z).float()
+        reconstruction = F.binary_cross_entropy_with_logits(logits, images.float(), reduction="none").sum(1)
+        kl = 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).sum(1)
+        return reconstruction, kl
+
+    def train_step(self, images: torch.Tensor, noise: ShardedNoise, backward: Backward) -> dict[str, torch.Tensor]:
+        eps = noise.normal(self.latent_dim)
+        reconstruction, kl = self.negative_elbo_terms(images, eps, self.networks["encoder"], self.networks["decoder"])
+        loss = (reconstruction + kl).mean()
+        optimizer = self.optimizers["vae"]
+        optimizer.zero_grad(set_to_none=True)
+        backward(loss)
+        optimizer.step()
+        return {"loss": loss.detach(), "reconstruction": reconstruction.mean().detach(), "kl": kl.mean().detach()}
+
+    def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, logvar = self.net("encoder")(images.reshape(images.shape[0], -1)).float().chunk(2, dim=1)
+        return mean, logvar
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.to_images(torch.sigmoid(self.net("decoder")(z).float()))
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        device = next(self.net("decoder").parameters()).device
+        z = torch.randn(n, self.latent_dim, generator=generator).to(device)
+        return self.decode(z)
+
+

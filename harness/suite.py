@@ -1,0 +1,387 @@
+"""Suites: a declarative TOML file -> validated, expanded runs (runs x matrix x seeds).
+
+Layout of a suite file (README.md, "Suite format", has the full reference):
+
+    [suite]            name, description, dataset, seeds, mixed_precision
+    [defaults]         training keys for every run; [defaults.<model>] options per model family
+    [matrix]           optional: key = [values], crossed into every run
+    [[run]]            name, model, training keys, model options, optional [run.matrix]
+
+Validation happens before anything trains or is written. Every problem of a file is
+collected and reported together as `<file>: <key path>: <what is expected>`.
+"""
+
+import difflib
+import hashlib
+import itertools
+import json
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
+
+from harness.datasets import DATASETS
+from harness.errors import SuiteError
+from harness.models import MODELS
+from harness.models.base import ModelConfig
+
+MixedPrecision = Literal["no", "fp16", "bf16"]
+_SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+class SuiteInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str = Field(pattern=_SAFE_NAME, description="results go to <results>/<name>/")
+    description: str = ""
+    dataset: str
+    seeds: list[int] = Field(min_length=1)
+    mixed_precision: MixedPrecision = "no"
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, value: str) -> str:
+        if value not in DATASETS:
+            raise ValueError(f"unknown dataset {value!r}; known: {', '.join(DATASETS.names())}")
+        return value
+
+    @field_validator("seeds")
+    @classmethod
+    def _unique_seeds(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise ValueError("seeds must be unique")
+        return value
+
+
+class TrainingConfig(BaseModel):
+    """Keys every run takes, whatever its model family."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    epochs: PositiveInt = 1
+    batch_size: PositiveInt = Field(default=64, description="global batch, split across processes")
+    train_subset: PositiveInt | None = Field(default=None, description="train on the first N training images only")
+
+
+TRAINING_KEYS = set(TrainingConfig.model_fields)
+_RUN_KEYS = {"name", "model", "matrix"}
+_TOP_LEVEL = {"suite", "defaults", "matrix", "run"}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One expanded run: a [[run]] entry with one matrix combination and one seed."""
+
+    id: str
+    name: str
+    model: str
+    seed: int
+    dataset: str
+    mixed_precision: str
+    training: TrainingConfig
+    model_config: ModelConfig
+    matrix: dict[str, Any] = field(default_factory=dict)
+
+    def resolved_config(self) -> dict[str, Any]:
+        """Everything that determines training, fully resolved; what is saved and hashed."""
+        return {
+            "dataset": self.dataset,
+            "model": self.model,
+            "seed": self.seed,
+            "mixed_precision": self.mixed_precision,
+            "training": self.training.model_dump(),
+            "model_options": self.model_config.model_dump(),
+        }
+
+    @property
+    def config_hash(self) -> str:
+        canonical = json.dumps(self.resolved_config(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Suite:
+    path: Path
+    info: SuiteInfo
+    runs: list[RunSpec]
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    def select(self, patterns: list[str] | None) -> list[RunSpec]:
+        """Runs whose name or id matches any of the glob `patterns` (all runs when None)."""
+        if not patterns:
+            return list(self.runs)
+        from fnmatch import fnmatchcase
+
+        chosen = [r for r in self.runs if any(fnmatchcase(r.name, p) or fnmatchcase(r.id, p) for p in patterns)]
+        unmatched = [p for p in patterns if not any(fnmatchcase(r.name, p) or fnmatchcase(r.id, p) for r in self.runs)]
+        if unmatched:
+            names = sorted({r.name for r in self.runs})
+            raise SuiteError(
+                str(self.path),
+                [f"--only {p!r} matches no run; run names: {', '.join(names)} (ids too, globs allowed)" for p in unmatched],
+            )
+        return chosen
+
+
+def load_suite(path: str | Path, mixed_precision: str | None = None) -> Suite:
+    """Read, validate and expand a suite file; raise SuiteError listing every problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SuiteError(str(path), ["file not found"]) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise SuiteError(str(path), [f"cannot read the file: {err}"]) from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise SuiteError(str(path), [f"TOML syntax error: {err}"]) from None
+    return _Expander(path, raw, mixed_precision).expand()
+
+
+class _Expander:
+    """Validates a parsed suite and expands it, collecting problems instead of stopping at the first."""
+
+    def __init__(self, path: Path, raw: dict[str, Any], mixed_precision: str | None) -> None:
+        self.path = path
+        self.raw = raw
+        self.mixed_precision_override = mixed_precision
+        self.problems: list[str] = []
+
+    def problem(self, key_path: str, message: str) -> None:
+        self.problems.append(f"{key_path}: {message}" if key_path else message)
+
+    def expand(self) -> Suite:
+        for key in self.raw:
+            if key not in _TOP_LEVEL:
+                self.problem(key, _unknown_key_message(key, _TOP_LEVEL, " (top-level table)"))
+        info = self._suite_info()
+        defaults_training, defaults_by_model = self._defaults()
+        suite_matrix = self._matrix(self.raw.get("matrix", {}), "matrix")
+        runs = self._runs(info, defaults_training, defaults_by_model, suite_matrix)
+        if self.problems:
+            raise SuiteError(str(self.path), self.problems)
+        assert info is not None
+        return Suite(path=self.path, info=info, runs=runs)
+
+    # -- tables -------------------------------------------------------------------------
+
+    def _suite_info(self) -> SuiteInfo | None:
+        table = self.raw.get("suite")
+        if not isinstance(table, dict):
+            self.problem("suite", "missing [suite] table (name, dataset, seeds)")
+            return None
+        if self.mixed_precision_override is not None:
+            table = {**table, "mixed_precision": self.mixed_precision_override}
+        return self._validate(SuiteInfo, table, "suite")
+
+    def _defaults(self) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+        table = self.raw.get("defaults", {})
+        if not isinstance(table, dict):
+            self.problem("defaults", "expected a table")
+            return {}, {}
+        training: dict[str, Any] = {}
+        by_model: dict[str, dict[str, Any]] = {}
+        for key, value in table.items():
+            if key in TRAINING_KEYS:
+                training[key] = value
+            elif key in MODELS and isinstance(value, dict):
+                by_model[key] = value
+                self._validate(MODELS.get(key).config_class, value, f"defaults.{key}")
+            else:
+                self.problem(
+                    f"defaults.{key}",
+                    _unknown_key_message(key, TRAINING_KEYS | set(MODELS.names()))
+                    + "; model options go in a [defaults.<model>] table",
+                )
+        self._validate(TrainingConfig, training, "defaults")
+        return training, by_model
+
+    def _matrix(self, table: Any, key_path: str) -> dict[str, list[Any]]:
+        if not isinstance(table, dict):
+            self.problem(key_path, "expected a table of key = [values]")
+            return {}
+        matrix = {}
+        for key, values in table.items():
+            if not isinstance(values, list) or not values:
+                self.problem(f"{key_path}.{key}", "expected a non-empty list of values")
+            elif key in ("name", "model", "matrix", "seed", "seeds"):
+                self.problem(f"{key_path}.{key}", "cannot be swept by the matrix")
+            else:
+                matrix[key] = values
+        return matrix
+
+    def _runs(
+        self,
+        info: SuiteInfo | None,
+        defaults_training: dict[str, Any],
+        defaults_by_model: dict[str, dict[str, Any]],
+        suite_matrix: dict[str, list[Any]],
+    ) -> list[RunSpec]:
+        tables = self.raw.get("run")
+        if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
+            self.problem("run", "expected one or more [[run]] tables")
+            return []
+        runs: list[RunSpec] = []
+        seen_names: dict[str, int] = {}
+        for index, table in enumerate(tables):
+            where = f"run[{index}]"
+            name, model = table.get("name"), table.get("model")
+            if not isinstance(name, str) or not re.match(_SAFE_NAME, name):
+                self.problem(f"{where}.name", "expected a name of letters, digits, '_', '.', '-' (e.g. \"gan-baseline\")")
+                name = None
+            elif name in seen_names:
+                self.problem(f"{where}.name", f"duplicate run name {name!r} (also run[{seen_names[name]}])")
+            else:
+                seen_names[name] = index
+            if not isinstance(model, str) or model not in MODELS:
+                self.problem(f"{where}.model", f"unknown model {model!r}; known: {', '.join(MODELS.names())}")
+                continue
+            run_matrix = self._matrix(table.get("matrix", {}), f"{where}.matrix")
+            overlap = set(run_matrix) & set(suite_matrix)
+            for key in sorted(overlap):
+                self.problem(f"{where}.matrix.{key}", "also swept by the suite-level [matrix]; sweep it in one place")
+            options = {k: v for k, v in table.items() if k not in _RUN_KEYS}
+            expanded = self._expand_run(
+                info, where, name, model, options, defaults_training, defaults_by_model.get(model, {}),
+                {**suite_matrix, **run_matrix}, set(suite_matrix),
+            )
+            runs.extend(expanded)
+        ids: dict[str, str] = {}
+        for run in runs:
+            if run.id in ids:
+                self.problem("run", f"two runs expand to the same id {run.id!r}; give them different names")
+            ids[run.id] = run.name
+        return runs
+
+    def _expand_run(
+        self,
+        info: SuiteInfo | None,
+        where: str,
+        name: str | None,
+        model: str,
+        options: dict[str, Any],
+        defaults_training: dict[str, Any],
+        defaults_model: dict[str, Any],
+        matrix: dict[str, list[Any]],
+        suite_matrix_keys: set[str],
+    ) -> list[RunSpec]:
+        """Validate one [[run]] table and expand it over its matrix and the seeds.
+
+        Returns no runs when this table (or the suite info it needs) has a problem.
+        """
+        problems_before = len(self.problems)
+        config_class = MODELS.get(model).config_class
+        model_keys = set(config_class.model_fields)
+        known = TRAINING_KEYS | model_keys
+        for key in [k for k in options if k not in known]:
+            self.problem(f"{where}.{key}", _unknown_key_message(key, known | _RUN_KEYS, f" for model {model!r}"))
+            del options[key]
+        for key in [k for k in matrix if k not in known]:
+            origin = "matrix" if key in suite_matrix_keys else f"{where}.matrix"
+            self.problem(f"{origin}.{key}", _unknown_key_message(key, known, f" for model {model!r} ({where})"))
+            matrix = {k: v for k, v in matrix.items() if k != key}
+
+        base_training = {**defaults_training, **{k: v for k, v in options.items() if k in TRAINING_KEYS}}
+        base_model = {**defaults_model, **{k: v for k, v in options.items() if k in model_keys}}
+        # Validate the fixed part once, and each matrix value on its own, so errors point at their key.
+        # Problems of keys inherited from [defaults] were reported there; report the run's own here.
+        self._validate(TrainingConfig, base_training, where, report=set(options))
+        self._validate(config_class, base_model, where, report=set(options))
+        for key, values in matrix.items():
+            origin = "matrix" if key in suite_matrix_keys else f"{where}.matrix"
+            target_class, base = (TrainingConfig, base_training) if key in TRAINING_KEYS else (config_class, base_model)
+            for i, value in enumerate(values):
+                self._validate(target_class, {**base, key: value}, f"{origin}.{key}[{i}]", report={key}, inline=True)
+            if len({json.dumps(v, sort_keys=True) for v in values}) != len(values):
+                self.problem(f"{origin}.{key}", "has duplicate values")
+        if len(self.problems) > problems_before or info is None or name is None:
+            return []
+
+        runs = []
+        keys = list(matrix)
+        for combination in itertools.product(*(matrix[k] for k in keys)):
+            chosen = dict(zip(keys, combination))
+            training = TrainingConfig(**{**base_training, **{k: v for k, v in chosen.items() if k in TRAINING_KEYS}})
+            model_config = config_class(**{**base_model, **{k: v for k, v in chosen.items() if k in model_keys}})
+            stem = "-".join([name, *(f"{k}{_format_value(v)}" for k, v in chosen.items())])
+            for seed in info.seeds:
+                runs.append(
+                    RunSpec(
+                        id=f"{stem}-s{seed}",
+                        name=name,
+                        model=model,
+                        seed=seed,
+                        dataset=info.dataset,
+                        mixed_precision=info.mixed_precision,
+                        training=training,
+                        model_config=model_config,
+                        matrix=chosen,
+                    )
+                )
+        return runs
+
+    def _validate(
+        self,
+        model_class: type[BaseModel],
+        data: dict[str, Any],
+        key_path: str,
+        report: set[str] | None = None,
+        inline: bool = False,
+    ) -> Any:
+        """Validate `data`; on failure record one problem per error, located under `key_path`.
+
+        `report` limits reporting to errors of those keys; `inline` means `key_path` already
+        names the key (a matrix value such as `run[0].matrix.lr[1]`).
+        """
+        try:
+            return model_class(**data)
+        except ValidationError as err:
+            for error in err.errors():
+                loc = [str(part) for part in error["loc"]]
+                if report is not None and (not loc or loc[0] not in report):
+                    continue
+                head = [key_path] if inline else [key_path, *loc[:1]]
+                location = ".".join(head) + "".join(f"[{p}]" for p in loc[1:])
+                self.problem(location, _describe(error, model_class))
+            return None
+
+
+def _describe(error: dict[str, Any], model_class: type[BaseModel]) -> str:
+    kind = error["type"]
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "extra_forbidden":
+        key = str(error["loc"][-1])
+        return _unknown_key_message(key, set(model_class.model_fields))
+    if kind == "value_error":  # our own validators' messages already name the value
+        return error["msg"].removeprefix("Value error, ")
+    ctx = error.get("ctx") or {}
+    if kind == "too_short":
+        message = f"expected at least {ctx['min_length']} item(s)"
+    elif kind == "too_long":
+        message = f"expected at most {ctx['max_length']} item(s)"
+    else:
+        message = error["msg"].replace("Input should be", "expected")
+    return f"{message} (got {error['input']!r})"
+
+
+def _unknown_key_message(key: str, known: set[str], context: str = "") -> str:
+    close = difflib.get_close_matches(key, sorted(known), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else f"; expected one of: {', '.join(sorted(known))}"
+    return f"unknown key {key!r}{context}{hint}"
+
+
+def _format_value(value: Any) -> str:
+    """Matrix values in run ids: 0.0002 -> '0.0002', [256, 512] -> '256x512', 'normal' -> 'normal'."""
+    if isinstance(value, list):
+        return "x".join(_format_value(v) for v in value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
