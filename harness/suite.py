@@ -274,9 +274,8 @@ class _Expander:
     ) -> list[RunSpec]:
         """Validate one [[run]] table and expand it over its matrix and the seeds.
 
-        Returns no runs when this table (or the suite info it needs) has a problem.
+        Returns no runs once the file has a problem (all problems are still collected).
         """
-        problems_before = len(self.problems)
         config_class = MODELS.get(model).config_class
         model_keys = set(config_class.model_fields)
         known = TRAINING_KEYS | model_keys
@@ -301,8 +300,8 @@ class _Expander:
                 self._validate(target_class, {**base, key: value}, f"{origin}.{key}[{i}]", report={key}, inline=True)
             if len({json.dumps(v, sort_keys=True) for v in values}) != len(values):
                 self.problem(f"{origin}.{key}", "has duplicate values")
-        if len(self.problems) > problems_before or info is None or name is None:
-            return []
+        if self.problems or info is None or name is None:
+            return []  # runs are only built from a problem-free file
 
         runs = []
         keys = list(matrix)

@@ -164,7 +164,15 @@ def _train(
         progress.epoch_done(spec.id, epoch, epochs, stats.losses, stats.images_per_second)
         if stats.overlapping_images:
             raise RuntimeError(f"processes trained on {stats.overlapping_images} shared images in epoch {epoch + 1}")
+    record["replicas_identical"] = _replicas_identical(model, accelerator)
     return model
+
+
+def _replicas_identical(model: GenerativeModel, accelerator: Accelerator) -> bool:
+    """Whether every process ended with the same weights (DDP's promise, checked, not assumed)."""
+    fingerprint = torch.stack([p.detach().double().sum() for n in model.networks for p in model.net(n).parameters()])
+    gathered = accelerator.gather(fingerprint[None].to(accelerator.device))
+    return bool((gathered == gathered[0]).all())
 
 
 def _prepare(model: GenerativeModel, accelerator: Accelerator) -> None:

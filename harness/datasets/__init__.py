@@ -40,8 +40,13 @@ DATASETS: Registry[DatasetSpec] = Registry("dataset")
 
 
 def load_dataset(name: str, data_dir: str | Path | None = None, *, download: bool = True) -> Dataset:
+    """The registered dataset `name`, from <data root>/<name>/ (downloaded there if missing)."""
     spec = DATASETS.get(name)
-    folder = data_root(data_dir) / spec.name
+    return read_dataset(spec, data_root(data_dir) / spec.name, download=download)
+
+
+def read_dataset(spec: DatasetSpec, folder: Path, *, download: bool = True) -> Dataset:
+    """Verify (or fetch) every file of `spec` in `folder` and read it into tensors."""
     tensors: dict[str, torch.Tensor] = {}
     for key, remote in spec.files.items():
         split, kind = key.split("-")

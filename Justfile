@@ -1,0 +1,28 @@
+# Recipes for common tasks; `just --list` shows them. Data: set HARNESS_DATA_DIR or pass DATA.
+
+data := env_var_or_default("HARNESS_DATA_DIR", "../shared/data")
+
+# Install the CPU torch wheel first (a bare `torch` pulls GBs of CUDA), then the project with test tools.
+setup:
+    python -m pip install torch==2.13.0
+    python -m pip install -e ".[dev]"
+
+# The quickstart suite: the study's four models, shortened (a few minutes on 2 CPU cores).
+demo:
+    python -m harness run suites/quickstart.toml --data-dir {{data}}
+
+# The full study: four models at the study's epoch counts, three seeds (hours on a CPU).
+reproduce:
+    python -m harness run suites/gan_vs_vae.toml --data-dir {{data}}
+
+# The same two-process data-parallel run CI tests, on the CPU with gloo.
+demo-ddp:
+    ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes 2 -m harness run suites/quickstart.toml --data-dir {{data}} --results results-ddp
+
+test:
+    HARNESS_DATA_DIR={{data}} python -m pytest
+
+# Harness vs a plain PyTorch loop, images/s for each of the four models (docs/benchmarks.md).
+bench:
+    HARNESS_DATA_DIR={{data}} python benchmarks/throughput.py
+    HARNESS_DATA_DIR={{data}} python benchmarks/throughput.py --mixed-precision bf16

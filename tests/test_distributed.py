@@ -1,0 +1,43 @@
+"""Real data parallelism: `accelerate launch` with two gloo processes on the CPU."""
+
+import json
+import os
+import subprocess
+import sys
+
+import torch
+from safetensors.torch import load_file
+
+from harness.results import read_jsonl
+from tests.conftest import SUITES, _data_dir, run_cli
+
+
+def test_two_processes_split_the_data_and_match_one_process(tmp_path):
+    env = {**os.environ, "HARNESS_DATA_DIR": str(_data_dir()), "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
+    launched = subprocess.run(
+        [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+         "-m", "harness", "run", str(SUITES / "tiny.toml"), "--results", str(tmp_path / "ddp")],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert launched.returncode == 0, launched.stderr[-3000:]
+    single = run_cli("run", str(SUITES / "tiny.toml"), "--results", str(tmp_path / "single"), env={"OMP_NUM_THREADS": "1"})
+    assert single.returncode == 0, single.stderr
+
+    for run_id in ("gan-s0", "vae-s0"):
+        ddp_dir, single_dir = tmp_path / "ddp" / "tiny" / run_id, tmp_path / "single" / "tiny" / run_id
+        record = json.loads((ddp_dir / "run.json").read_text())
+        assert record["distributed_type"] == "MULTI_CPU" and record["num_processes"] == 2
+        assert record["replicas_identical"] is True  # both processes ended with the same weights
+        for row in read_jsonl(ddp_dir / "history.jsonl"):
+            assert row["images_per_process"] == [1024, 1024]  # 2 x 32 per step, 32 steps
+            assert row["overlapping_images"] == 0  # disjoint shards
+        # 2 processes x 32 images train on the global batches of 1 process x 64: same weights
+        # after 64 steps, up to float summation order in the gradient all-reduce.
+        ddp, one = load_file(ddp_dir / "weights.safetensors"), load_file(single_dir / "weights.safetensors")
+        for key in one:
+            torch.testing.assert_close(ddp[key], one[key], rtol=1e-4, atol=1e-5, msg=f"{run_id} {key}")
+        ddp_losses = read_jsonl(ddp_dir / "history.jsonl")[-1]
+        one_losses = read_jsonl(single_dir / "history.jsonl")[-1]
+        for name in ("discriminator", "generator") if run_id == "gan-s0" else ("loss", "kl"):
+            assert abs(ddp_losses[name] - one_losses[name]) <= 1e-4 * max(1.0, abs(one_losses[name]))

@@ -1,0 +1,118 @@
+"""End to end through the CLI: the tiny suite's results on disk, determinism, reruns, divergence."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from harness.results import read_jsonl
+from harness.suite import load_suite
+from harness.trainer import build_model
+from tests.conftest import SUITES, run_cli
+
+TINY = SUITES / "tiny.toml"
+
+
+@pytest.fixture(scope="module")
+def tiny_results(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("results")
+    result = run_cli("run", str(TINY), "--results", str(root))
+    assert result.returncode == 0, result.stderr
+    return root / "tiny"
+
+
+def test_every_run_leaves_its_files(tiny_results):
+    suite = load_suite(TINY)
+    assert (tiny_results / "suite.toml").read_text() == TINY.read_text()
+    for spec in suite.runs:
+        run_dir = tiny_results / spec.id
+        config = json.loads((run_dir / "config.json").read_text())
+        assert config["config_hash"] == spec.config_hash
+        assert config["model_options"] == spec.model_config.model_dump()
+        record = json.loads((run_dir / "run.json").read_text())
+        assert record["status"] == "completed" and record["epochs_completed"] == 2
+        assert record["num_processes"] == 1 and record["mixed_precision"] == "no"
+        assert record["replicas_identical"] is True
+        assert record["parameters"]["total"] == sum(v for k, v in record["parameters"].items() if k != "total")
+        assert record["versions"]["torch"].startswith("2.")
+        history = read_jsonl(run_dir / "history.jsonl")
+        assert [row["epoch"] for row in history] == [1, 2]
+        assert all(row["images_per_process"] == [2048] and row["overlapping_images"] == 0 for row in history)
+        with Image.open(run_dir / "samples.png") as grid:
+            assert grid.format == "PNG" and grid.size == (2 * (8 * 28 + 9 * 2),) * 2
+        # no temp file or staging folder survives a finished run
+        assert not [p for p in run_dir.rglob("*") if p.name.endswith((".tmp", ".part")) or "checkpoint." in p.name]
+
+
+def test_weights_and_checkpoint_are_complete(tiny_results, mnist):
+    from accelerate import Accelerator
+
+    spec = next(r for r in load_suite(TINY).runs if r.model == "mlp_gan")
+    run_dir = tiny_results / spec.id
+    weights = load_file(run_dir / "weights.safetensors")
+    assert set(weights) == set(build_model(spec, mnist).state_dict())
+
+    checkpoint = run_dir / "checkpoint"
+    assert json.loads((checkpoint / "trainer_state.json").read_text()) == {"epochs_completed": 2, "global_step": 64}
+    # Restoring the checkpoint into a fresh model and optimizers gives the final weights.
+    model = build_model(spec, mnist)
+    accelerator = Accelerator()
+    prepared = accelerator.prepare(*model.networks.values(), *model.optimizers.values())
+    accelerator.load_state(str(checkpoint))
+    restored = model.state_dict()
+    assert all(torch.equal(restored[k], weights[k]) for k in weights)
+    assert any(len(opt.state_dict()["state"]) for opt in prepared[2:])  # Adam moments came back too
+    accelerator.free_memory()
+
+
+def test_same_seed_gives_identical_weights(tiny_results, tmp_path):
+    result = run_cli("run", str(TINY), "--results", str(tmp_path), "--only", "gan")
+    assert result.returncode == 0, result.stderr
+    first = load_file(tiny_results / "gan-s0" / "weights.safetensors")
+    second = load_file(tmp_path / "tiny" / "gan-s0" / "weights.safetensors")
+    assert all(torch.equal(first[k], second[k]) for k in first)
+
+
+def test_rerun_skips_completed_and_refuses_a_changed_configuration(tiny_results, tmp_path):
+    root = tiny_results.parent
+    result = run_cli("run", str(TINY), "--results", str(root))
+    assert result.returncode == 0 and "skipped" in result.stderr
+    changed = tmp_path / "tiny.toml"
+    changed.write_text(TINY.read_text().replace("epochs = 2", "epochs = 3"))
+    stamp = (tiny_results / "gan-s0" / "run.json").stat().st_mtime
+    result = run_cli("run", str(changed), "--results", str(root))
+    assert result.returncode == 2
+    assert "trained with another configuration" in result.stderr and "--force" in result.stderr
+    assert (tiny_results / "gan-s0" / "run.json").stat().st_mtime == stamp  # nothing touched
+
+
+def test_diverging_run_is_recorded_and_others_finish(tmp_path):
+    suite = tmp_path / "div.toml"
+    suite.write_text(TINY.read_text().replace('name = "tiny"', 'name = "div"').replace(
+        "decoder_hidden = [32]", "decoder_hidden = [32]\nlr = 1000.0"))
+    result = run_cli("run", str(suite), "--results", str(tmp_path / "r"))
+    assert result.returncode == 1
+    assert "diverged vae-s0" in result.stderr and "non-finite" in result.stderr
+    vae = json.loads((tmp_path / "r" / "div" / "vae-s0" / "run.json").read_text())
+    gan = json.loads((tmp_path / "r" / "div" / "gan-s0" / "run.json").read_text())
+    assert vae["status"] == "diverged" and gan["status"] == "completed"
+    assert not (tmp_path / "r" / "div" / "vae-s0" / "weights.safetensors").exists()
+
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
+    from harness.results import atomic_write, write_text
+
+    target = tmp_path / "record.json"
+    write_text(target, "old")
+
+    def fail(tmp: Path) -> None:
+        tmp.write_text("half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(target, fail)
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["record.json"]
