@@ -55,6 +55,32 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("suites", type=Path, nargs="+", metavar="SUITE")
     validate.set_defaults(handler=cmd_validate)
 
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="(re-)evaluate finished runs without retraining",
+        description="Score the completed runs in RESULTS_DIR (a suite's results folder, e.g. results/quickstart) "
+        "from their saved weights, with the suite's [evaluation] settings unless overridden here.",
+    )
+    evaluate.add_argument("results_dir", type=Path, metavar="RESULTS_DIR")
+    evaluate.add_argument("--only", nargs="+", metavar="NAME", help="evaluate only runs whose name or id matches (globs allowed)")
+    evaluate.add_argument("--data-dir", type=Path, help="dataset root (as for `run`)")
+    evaluate.add_argument("--num-samples", type=int, help="generated samples and test images for FID/KID/PR")
+    evaluate.add_argument("--metrics", nargs="+", metavar="METRIC", help="metrics to compute (default: the suite's)")
+    evaluate.set_defaults(handler=cmd_evaluate)
+
+    evaluator = commands.add_parser("evaluator", help="train the pinned evaluator network (maintainers)",
+                                    description="Manage the CNN whose features FID/KID/PR use.")
+    evaluator_commands = evaluator.add_subparsers(dest="evaluator_command", required=True, metavar="ACTION")
+    train_evaluator = evaluator_commands.add_parser(
+        "train", help="train the evaluator deterministically and print its accuracy and sha256",
+        description="Train the evaluator CNN on DATASET's training split (seeded, deterministic) and save it. "
+        "To pin it, put the file in harness/assets/ and its sha256 in harness/evaluation/evaluator.py.")
+    train_evaluator.add_argument("--dataset", required=True)
+    train_evaluator.add_argument("--data-dir", type=Path)
+    train_evaluator.add_argument("--epochs", type=int, default=4)
+    train_evaluator.add_argument("--output", type=Path, help="default: ./evaluator-<dataset>-v1.safetensors")
+    train_evaluator.set_defaults(handler=cmd_train_evaluator)
+
     listing = commands.add_parser("list", help="known models, their options, and datasets",
                                   description="List registered model families with every option and default, and datasets.")
     listing.set_defaults(handler=cmd_list)
@@ -116,6 +142,24 @@ def cmd_list(args: argparse.Namespace) -> int:
         training.add_row(key, _type_name(info.annotation), repr(info.default), info.description or "")
     console.print(training)
 
+    from harness.evaluation.config import EvaluationConfig
+    from harness.metrics import METRICS
+
+    evaluation = Table(title="[evaluation] keys (suite-wide)", title_justify="left")
+    for column in ("key", "type", "default", "meaning"):
+        evaluation.add_column(column)
+    for key, info in EvaluationConfig.model_fields.items():
+        evaluation.add_row(key, _type_name(info.annotation), repr(info.default), info.description or "")
+    console.print(evaluation)
+
+    metrics = Table(title="metrics", title_justify="left")
+    for column in ("metric", "columns", "needs"):
+        metrics.add_column(column)
+    for name in METRICS:
+        metric = METRICS.get(name)
+        metrics.add_row(name, ", ".join(metric.columns), ", ".join(c.__name__ for c in metric.requires) or "sample")
+    console.print(metrics)
+
     datasets = Table(title=f"datasets (looked up in {data_root()})", title_justify="left")
     for column in ("dataset", "images", "train / test", "description"):
         datasets.add_column(column)
@@ -130,6 +174,69 @@ def cmd_list(args: argparse.Namespace) -> int:
 def _type_name(annotation: Any) -> str:
     text = getattr(annotation, "__name__", None) or str(annotation)
     return text.replace("typing.", "").replace("Annotated[", "").split(", FieldInfo")[0].split(", Strict")[0]
+
+
+def cmd_train_evaluator(args: argparse.Namespace) -> int:
+    from harness.datasets import load_dataset
+    from harness.evaluation.evaluator import train_evaluator
+
+    data = load_dataset(args.dataset, args.data_dir)
+    output = args.output or Path(f"evaluator-{args.dataset}-v1.safetensors")
+    console = Console(highlight=False)
+    accuracy, sha256 = train_evaluator(data, output, epochs=args.epochs, log=console.print)
+    console.print(f"saved {output}: test accuracy {accuracy:.4f}, sha256 {sha256}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    suite_file = args.results_dir / "suite.toml"
+    if not suite_file.exists():
+        raise HarnessError(f"{args.results_dir}: no suite.toml here; pass a suite's results folder "
+                           "such as results/quickstart (made by `harness run`)", exit_code=2)
+    suite = load_suite(suite_file)
+    overrides = {k: v for k, v in (("num_samples", args.num_samples), ("metrics", args.metrics)) if v is not None}
+    try:
+        config = suite.evaluation.model_validate({**suite.evaluation.model_dump(), **overrides, "enabled": True})
+    except ValueError as err:
+        raise HarnessError(f"evaluation options: {err}", exit_code=2) from None
+    runs = suite.select(args.only)
+    finished = [r for r in runs if _status(args.results_dir / r.id) == results.STATUS_COMPLETED]
+    if not finished:
+        raise HarnessError(f"{args.results_dir}: no completed runs to evaluate", exit_code=2)
+
+    from accelerate import Accelerator
+
+    from harness.datasets import load_dataset
+    from harness.evaluation.runner import evaluate_reference, evaluate_run
+    from harness.evaluation.session import EvaluationSession
+
+    accelerator = Accelerator()
+    session = EvaluationSession(config, load_dataset(suite.info.dataset, args.data_dir), accelerator)
+    console = Console(stderr=True, highlight=False)
+    main_process = accelerator.is_main_process
+    reference = evaluate_reference(args.results_dir, session)
+    if main_process and reference:
+        console.print(f"real-data floor: {_metric_text(reference['values'])}")
+    any_failed = False
+    for run in finished:
+        row, failed = evaluate_run(args.results_dir / run.id, session)
+        any_failed = any_failed or bool(failed)
+        if main_process:
+            console.print(f"[green]evaluated[/] {run.id} in {row['evaluation_seconds']:.1f}s: {_metric_text(row)}"
+                          + (f" [red]failed: {', '.join(failed)}[/] (see metrics.json)" if failed else ""))
+    return 1 if any_failed else 0
+
+
+def _status(run_dir: Path) -> str | None:
+    try:
+        return results.read_json(run_dir / "run.json").get("status")
+    except (OSError, ValueError):
+        return None
+
+
+def _metric_text(values: dict[str, Any]) -> str:
+    shown = ("fid", "kid_mean", "precision", "recall", "classes_covered", "reconstruction_mse", "elbo", "iwae")
+    return ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in values.items() if k in shown)
 
 
 # -- run ------------------------------------------------------------------------------------
@@ -175,6 +282,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     console = Console(stderr=True, highlight=False)
     if not console.is_terminal:
         console.width = max(console.width, 120)  # log files: keep the tables readable
+    evaluation = _Evaluation(suite, dataset, accelerator, suite_dir)
     with TrainingProgress(accelerator.is_main_process, len(to_train), console) as progress:
         if skipped:
             progress.print(f"{len(skipped)} run(s) already complete with the same configuration: skipped (--force retrains)")
@@ -182,11 +290,34 @@ def cmd_run(args: argparse.Namespace) -> int:
             record = train_run(run, suite.name, dataset, accelerator, suite_dir, progress)
             records.append(record)
             progress.finish_run(_one_line(record))
+            if record["status"] == results.STATUS_COMPLETED and suite.evaluation.enabled:
+                row, failed = evaluation.evaluate(run)
+                progress.print(f"  evaluated in {row['evaluation_seconds']:.1f}s: {_metric_text(row)}"
+                               + (f" [red]failed metrics: {', '.join(failed)}[/] (see metrics.json)" if failed else ""))
+                if failed:
+                    record["status"] = "evaluation failed"
     if accelerator.is_main_process:
         console.print(summary_table(records))
         console.print(f"results: {suite_dir}/")
     failed = [r for r in records if r["status"] not in (results.STATUS_COMPLETED, "skipped")]
     return 1 if failed else 0
+
+
+class _Evaluation:
+    """Evaluates runs right after training; the session (evaluator, test features) is built once."""
+
+    def __init__(self, suite: Suite, dataset: Any, accelerator: Any, suite_dir: Path) -> None:
+        self.suite, self.dataset, self.accelerator, self.suite_dir = suite, dataset, accelerator, suite_dir
+        self.session = None
+
+    def evaluate(self, run: RunSpec) -> tuple[dict[str, Any], list[str]]:
+        from harness.evaluation.runner import evaluate_reference, evaluate_run
+        from harness.evaluation.session import EvaluationSession
+
+        if self.session is None:
+            self.session = EvaluationSession(self.suite.evaluation, self.dataset, self.accelerator)
+            evaluate_reference(self.suite_dir, self.session)
+        return evaluate_run(self.suite_dir / run.id, self.session)
 
 
 def _plan(runs: list[RunSpec], suite_dir: Path, force: bool) -> tuple[list[RunSpec], list[RunSpec]]:

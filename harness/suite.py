@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError,
 
 from harness.datasets import DATASETS
 from harness.errors import SuiteError
+from harness.evaluation.config import EvaluationConfig
 from harness.models import MODELS
 from harness.models.base import ModelConfig
 
@@ -68,7 +69,7 @@ class TrainingConfig(BaseModel):
 
 TRAINING_KEYS = set(TrainingConfig.model_fields)
 _RUN_KEYS = {"name", "model", "matrix"}
-_TOP_LEVEL = {"suite", "defaults", "matrix", "run"}
+_TOP_LEVEL = {"suite", "defaults", "matrix", "run", "evaluation"}
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,7 @@ class Suite:
     path: Path
     info: SuiteInfo
     runs: list[RunSpec]
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
 
     @property
     def name(self) -> str:
@@ -165,10 +167,11 @@ class _Expander:
         defaults_training, defaults_by_model = self._defaults()
         suite_matrix = self._matrix(self.raw.get("matrix", {}), "matrix")
         runs = self._runs(info, defaults_training, defaults_by_model, suite_matrix)
+        evaluation = self._evaluation()
         if self.problems:
             raise SuiteError(str(self.path), self.problems)
-        assert info is not None
-        return Suite(path=self.path, info=info, runs=runs)
+        assert info is not None and evaluation is not None
+        return Suite(path=self.path, info=info, runs=runs, evaluation=evaluation)
 
     # -- tables -------------------------------------------------------------------------
 
@@ -180,6 +183,13 @@ class _Expander:
         if self.mixed_precision_override is not None:
             table = {**table, "mixed_precision": self.mixed_precision_override}
         return self._validate(SuiteInfo, table, "suite")
+
+    def _evaluation(self) -> EvaluationConfig | None:
+        table = self.raw.get("evaluation", {})
+        if not isinstance(table, dict):
+            self.problem("evaluation", "expected a table")
+            return None
+        return self._validate(EvaluationConfig, table, "evaluation")
 
     def _defaults(self) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
         table = self.raw.get("defaults", {})

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -41,3 +42,11 @@ def test_two_processes_split_the_data_and_match_one_process(tmp_path):
         one_losses = read_jsonl(single_dir / "history.jsonl")[-1]
         for name in ("discriminator", "generator") if run_id == "gan-s0" else ("loss", "kl"):
             assert abs(ddp_losses[name] - one_losses[name]) <= 1e-4 * max(1.0, abs(one_losses[name]))
+        # Evaluation split its samples, inversions and bounds over both processes and gathered
+        # them: the numbers equal the single-process ones (up to the tiny weight differences).
+        ddp_row = json.loads((ddp_dir / "metrics_row.json").read_text())
+        one_row = json.loads((single_dir / "metrics_row.json").read_text())
+        numeric = [k for k, v in one_row.items() if isinstance(v, float) and not k.endswith("seconds")]
+        assert {"fid", "precision", "reconstruction_mse"} <= set(numeric)
+        for key in numeric:
+            assert ddp_row[key] == pytest.approx(one_row[key], rel=2e-3, abs=1e-5), (run_id, key)

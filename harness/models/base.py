@@ -99,3 +99,16 @@ class Encodes(Protocol):
     def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior mean and log-variance for images in [0, 1] of shape (n, C, H, W)."""
         ...
+
+
+@runtime_checkable
+class BoundsLikelihood(Protocol):
+    """Gives lower bounds on log p(x): the ELBO and importance weights for the IWAE bound."""
+
+    def elbo(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Per-image ELBO in nats (analytic KL, one posterior sample), shape (n,)."""
+        ...
+
+    def log_importance_weights(self, images: torch.Tensor, num_samples: int, generator: torch.Generator) -> torch.Tensor:
+        """log p(x, z_i) - log q(z_i | x) for z_i ~ q(z | x), shape (n, num_samples)."""
+        ...

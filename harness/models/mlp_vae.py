@@ -1,5 +1,7 @@
 """MLP VAE (Kingma & Welling 2014) with a Bernoulli likelihood on pixel intensities in [0, 1]."""
 
+import math
+
 import torch
 import torch.nn.functional as F
 from pydantic import Field, PositiveFloat, PositiveInt
@@ -80,3 +82,36 @@ class MLPVAE(GenerativeModel):
         return self.decode(z)
 
 
+
+    # -- likelihood bounds (BoundsLikelihood) ------------------------------------------------
+
+    def _posterior(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        flat = images.reshape(images.shape[0], -1).float()
+        mean, logvar = self.net("encoder")(flat).float().chunk(2, dim=1)
+        return flat, mean, logvar
+
+    def _draw(self, shape: tuple[int, ...], generator: torch.Generator, device: torch.device) -> torch.Tensor:
+        return torch.randn(shape, generator=generator).to(device)
+
+    @torch.no_grad()
+    def elbo(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        flat, mean, logvar = self._posterior(images)
+        eps = self._draw(tuple(mean.shape), generator, mean.device)
+        reconstruction, kl = self.negative_elbo_terms(flat, eps, self.net("encoder"), self.net("decoder"))
+        return -(reconstruction + kl)
+
+    @torch.no_grad()
+    def log_importance_weights(self, images: torch.Tensor, num_samples: int, generator: torch.Generator) -> torch.Tensor:
+        flat, mean, logvar = self._posterior(images)
+        n, d = mean.shape
+        eps = self._draw((n, num_samples, d), generator, mean.device)
+        std = torch.exp(0.5 * logvar)[:, None, :]
+        z = mean[:, None, :] + std * eps
+        logits = self.net("decoder")(z.reshape(n * num_samples, d)).float().reshape(n, num_samples, -1)
+        log_px_z = -F.binary_cross_entropy_with_logits(
+            logits, flat[:, None, :].expand_as(logits), reduction="none"
+        ).sum(-1)
+        half_log_2pi = 0.5 * math.log(2 * math.pi)
+        log_pz = (-0.5 * z.pow(2) - half_log_2pi).sum(-1)
+        log_qz_x = (-0.5 * eps.pow(2) - half_log_2pi - 0.5 * logvar[:, None, :]).sum(-1)
+        return log_px_z + log_pz - log_qz_x

@@ -1,0 +1,1 @@
+"""Evaluation after training: the pinned evaluator, metric settings, and the runner."""
