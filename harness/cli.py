@@ -68,6 +68,26 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--metrics", nargs="+", metavar="METRIC", help="metrics to compute (default: the suite's)")
     evaluate.set_defaults(handler=cmd_evaluate)
 
+    board = commands.add_parser(
+        "leaderboard",
+        help="seed-aggregated table of a suite's results",
+        description="Aggregate RESULTS_DIR (a suite's results folder) over seeds and print one row per configuration: "
+        "mean ± 95% CI per metric, the best value of each column in bold, n/a where a metric does not apply.",
+    )
+    board.add_argument("results_dir", type=Path, metavar="RESULTS_DIR")
+    board.add_argument("--sort", metavar="METRIC", help="best first by this metric (default: fid when present)")
+    board.add_argument("--metrics", nargs="+", metavar="METRIC", help="columns to show (default: the key metrics)")
+    board.add_argument("--format", choices=["table", "md", "csv", "latex", "json"], default="table",
+                       help="table (terminal) or an export format printed to stdout")
+    board.set_defaults(handler=cmd_leaderboard)
+
+    report = commands.add_parser(
+        "report", help="write report.md, a self-contained report.html and charts/*.png",
+        description="Charts, sample figures, the leaderboard and the suite's claims for RESULTS_DIR.")
+    report.add_argument("results_dir", type=Path, metavar="RESULTS_DIR")
+    report.add_argument("--data-dir", type=Path, help="dataset root (for the reconstruction figure)")
+    report.set_defaults(handler=cmd_report)
+
     evaluator = commands.add_parser("evaluator", help="train the pinned evaluator network (maintainers)",
                                     description="Manage the CNN whose features FID/KID/PR use.")
     evaluator_commands = evaluator.add_subparsers(dest="evaluator_command", required=True, metavar="ACTION")
@@ -120,49 +140,30 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     from harness.datasets import DATASETS
     from harness.datasets.fetch import data_root
+    from harness.evaluation.config import EvaluationConfig
+    from harness.metrics import METRICS
     from harness.models import MODELS
     from harness.suite import TrainingConfig
 
     console = Console()
-    table = Table(title="models (options go in a [[run]] table or [defaults.<model>])", title_justify="left")
-    for column in ("model", "option", "type", "default"):
-        table.add_column(column)
+    table = _table("models (options go in a [[run]] table or [defaults.<model>])", "model", "option", "type", "default")
     for name in MODELS:
         family = MODELS.get(name)
         table.add_row(f"[bold]{name}[/]", "", "", family.description, end_section=False)
         for option, info in family.config_class.model_fields.items():
-            table.add_row("", option, _type_name(info.annotation), repr(info.default))
+            table.add_row("", option, escape(_type_name(info.annotation)), escape(repr(info.default)))
         table.add_section()
     console.print(table)
+    console.print(_keys_table("training keys (every run; [defaults] or [[run]])", TrainingConfig))
+    console.print(_keys_table("[evaluation] keys (suite-wide)", EvaluationConfig))
 
-    training = Table(title="training keys (every run; [defaults] or [[run]])", title_justify="left")
-    for column in ("key", "type", "default", "meaning"):
-        training.add_column(column)
-    for key, info in TrainingConfig.model_fields.items():
-        training.add_row(key, _type_name(info.annotation), repr(info.default), info.description or "")
-    console.print(training)
-
-    from harness.evaluation.config import EvaluationConfig
-    from harness.metrics import METRICS
-
-    evaluation = Table(title="[evaluation] keys (suite-wide)", title_justify="left")
-    for column in ("key", "type", "default", "meaning"):
-        evaluation.add_column(column)
-    for key, info in EvaluationConfig.model_fields.items():
-        evaluation.add_row(key, _type_name(info.annotation), repr(info.default), info.description or "")
-    console.print(evaluation)
-
-    metrics = Table(title="metrics", title_justify="left")
-    for column in ("metric", "columns", "needs"):
-        metrics.add_column(column)
+    metrics = _table("metrics", "metric", "columns", "needs")
     for name in METRICS:
         metric = METRICS.get(name)
         metrics.add_row(name, ", ".join(metric.columns), ", ".join(c.__name__ for c in metric.requires) or "sample")
     console.print(metrics)
 
-    datasets = Table(title=f"datasets (looked up in {data_root()})", title_justify="left")
-    for column in ("dataset", "images", "train / test", "description"):
-        datasets.add_column(column)
+    datasets = _table(f"datasets (looked up in {data_root()})", "dataset", "images", "train / test", "description")
     for name in DATASETS:
         spec = DATASETS.get(name)
         datasets.add_row(name, "x".join(map(str, spec.image_shape)),
@@ -171,9 +172,81 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _table(title: str, *columns: str) -> Table:
+    table = Table(title=escape(title), title_justify="left")
+    for column in columns:
+        table.add_column(column)
+    return table
+
+
+def _keys_table(title: str, config_class: Any) -> Table:
+    """Every field of a pydantic config: key, type, default and its description."""
+    table = _table(title, "key", "type", "default", "meaning")
+    for key, info in config_class.model_fields.items():
+        table.add_row(key, escape(_type_name(info.annotation)), escape(repr(info.default)), info.description or "")
+    return table
+
+
 def _type_name(annotation: Any) -> str:
-    text = getattr(annotation, "__name__", None) or str(annotation)
-    return text.replace("typing.", "").replace("Annotated[", "").split(", FieldInfo")[0].split(", Strict")[0]
+    """A short, readable type: Literal options spelled out, constraints left out."""
+    import types
+    import typing
+
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Literal:
+        return " | ".join(repr(v) for v in args)
+    if origin is typing.Annotated:
+        return _type_name(args[0])
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in args)
+    if origin is list:
+        return f"list[{_type_name(args[0])}]"
+    return "None" if annotation is type(None) else getattr(annotation, "__name__", str(annotation))
+
+
+def _require_results(results_dir: Path) -> None:
+    if not (results_dir / "suite.toml").exists():
+        raise HarnessError(f"{results_dir}: no suite.toml here; pass a suite's results folder "
+                           "such as results/quickstart (made by `harness run`)", exit_code=2)
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    _require_results(args.results_dir)
+    print_leaderboard(args.results_dir, args.metrics, args.sort, args.format)
+    return 0
+
+
+def print_leaderboard(results_dir: Path, metrics: list[str] | None = None, sort: str | None = None,
+                      fmt: str = "table") -> None:
+    from harness.aggregate import aggregate, load_runs
+    from harness.columns import COLUMNS, KEY_METRICS
+    from harness.leaderboard import export, rich_table, sort_frame
+
+    runs = load_runs(results_dir)
+    unknown = [m for m in (metrics or []) + ([sort] if sort else []) if m not in COLUMNS]
+    if unknown:
+        raise HarnessError(f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(COLUMNS)}", exit_code=2)
+    metrics = [m for m in (metrics or KEY_METRICS) if m in runs]
+    agg = aggregate(runs, metrics)
+    sort = sort or ("fid" if "fid" in metrics else None)
+    agg = sort_frame(agg, sort if sort in agg else None)
+    if fmt == "table":
+        console = Console(highlight=False)
+        if not console.is_terminal:
+            console.width = max(console.width, 160)
+        console.print(rich_table(agg, metrics, f"{results_dir.name}: {len(runs)} runs, {len(agg)} configurations"))
+    else:
+        print(export(agg, metrics, fmt))
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from harness.report import build_report
+
+    _require_results(args.results_dir)
+    console = Console(stderr=True, highlight=False)
+    path = build_report(args.results_dir, args.data_dir, log=lambda line: console.print(f"  {line}"))
+    console.print(f"report: {path} (and {path.with_suffix('.md')}, charts in {path.parent / 'charts'}/)")
+    return 0
 
 
 def cmd_train_evaluator(args: argparse.Namespace) -> int:
@@ -189,11 +262,8 @@ def cmd_train_evaluator(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    suite_file = args.results_dir / "suite.toml"
-    if not suite_file.exists():
-        raise HarnessError(f"{args.results_dir}: no suite.toml here; pass a suite's results folder "
-                           "such as results/quickstart (made by `harness run`)", exit_code=2)
-    suite = load_suite(suite_file)
+    _require_results(args.results_dir)
+    suite = load_suite(args.results_dir / "suite.toml")
     overrides = {k: v for k, v in (("num_samples", args.num_samples), ("metrics", args.metrics)) if v is not None}
     try:
         config = suite.evaluation.model_validate({**suite.evaluation.model_dump(), **overrides, "enabled": True})
@@ -298,7 +368,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                     record["status"] = "evaluation failed"
     if accelerator.is_main_process:
         console.print(summary_table(records))
-        console.print(f"results: {suite_dir}/")
+        if suite.evaluation.enabled:
+            print_leaderboard(suite_dir)
+        console.print(f"results: {suite_dir}/  (leaderboard: python -m harness leaderboard {suite_dir}; "
+                      f"report: python -m harness report {suite_dir})")
     failed = [r for r in records if r["status"] not in (results.STATUS_COMPLETED, "skipped")]
     return 1 if failed else 0
 

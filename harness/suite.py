@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError,
 
 from harness.datasets import DATASETS
 from harness.errors import SuiteError
+from harness.claims import Claim
 from harness.evaluation.config import EvaluationConfig
 from harness.models import MODELS
 from harness.models.base import ModelConfig
@@ -69,7 +70,12 @@ class TrainingConfig(BaseModel):
 
 TRAINING_KEYS = set(TrainingConfig.model_fields)
 _RUN_KEYS = {"name", "model", "matrix"}
-_TOP_LEVEL = {"suite", "defaults", "matrix", "run", "evaluation"}
+_TOP_LEVEL = {"suite", "defaults", "matrix", "run", "evaluation", "claim"}
+
+
+def configuration_of(run_id: str) -> str:
+    """A run id without its seed: 'gan-final-lr0.0002-s1' -> 'gan-final-lr0.0002'."""
+    return re.sub(r"-s\d+$", "", run_id)
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,11 @@ class RunSpec:
         }
 
     @property
+    def configuration(self) -> str:
+        """The run without its seed: what results are aggregated over (e.g. 'gan-final-lr0.0002')."""
+        return configuration_of(self.id)
+
+    @property
     def config_hash(self) -> str:
         canonical = json.dumps(self.resolved_config(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
@@ -109,6 +120,7 @@ class Suite:
     info: SuiteInfo
     runs: list[RunSpec]
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    claims: list[Claim] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -168,10 +180,29 @@ class _Expander:
         suite_matrix = self._matrix(self.raw.get("matrix", {}), "matrix")
         runs = self._runs(info, defaults_training, defaults_by_model, suite_matrix)
         evaluation = self._evaluation()
+        claims = self._claims(runs)
         if self.problems:
             raise SuiteError(str(self.path), self.problems)
         assert info is not None and evaluation is not None
-        return Suite(path=self.path, info=info, runs=runs, evaluation=evaluation)
+        return Suite(path=self.path, info=info, runs=runs, evaluation=evaluation, claims=claims)
+
+    def _claims(self, runs: list[RunSpec]) -> list[Claim]:
+        tables = self.raw.get("claim", [])
+        if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+            self.problem("claim", "expected [[claim]] tables (text, metric, better, than)")
+            return []
+        configurations = sorted({run.configuration for run in runs})
+        claims = []
+        for index, table in enumerate(tables):
+            claim = self._validate(Claim, table, f"claim[{index}]")
+            if claim is None:
+                continue
+            for key in ("better", "than"):
+                if runs and getattr(claim, key) not in configurations:
+                    self.problem(f"claim[{index}].{key}", f"unknown configuration {getattr(claim, key)!r}; "
+                                 f"configurations: {', '.join(configurations)}")
+            claims.append(claim)
+        return claims
 
     # -- tables -------------------------------------------------------------------------
 

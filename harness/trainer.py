@@ -5,6 +5,7 @@ this module prepares the run's networks and optimizers, loops over epochs of sha
 and writes history, checkpoints, weights, a sample grid and the run record (main process only).
 """
 
+import functools
 import math
 import shutil
 import time
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import accelerate.optimizer
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
@@ -28,6 +30,11 @@ from harness.progress import TrainingProgress
 from harness import results
 from harness.results import RunPaths
 from harness.suite import RunSpec
+
+# accelerate's AcceleratedOptimizer.step asks importlib whether `lomo_optim` is installed on every
+# call (two find_spec lookups, ~0.15 ms): about 7 % of a VAE step on a CPU (docs/benchmarks.md).
+# Installed packages do not change during a run, so the answer is computed once.
+accelerate.optimizer.is_lomo_available = functools.cache(accelerate.optimizer.is_lomo_available)
 
 SAMPLE_GRID_SEED = 0  # every run draws its sample grid from the same latent batch
 SAMPLE_GRID_SIZE = 8

@@ -38,3 +38,12 @@ def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeou
         [sys.executable, "-m", "harness", *args],
         capture_output=True, text=True, env=full_env, cwd=cwd or REPO, timeout=timeout,
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_results(tmp_path_factory) -> Path:
+    """The tiny suite trained and evaluated once through the CLI; tests that change it copy it first."""
+    root = tmp_path_factory.mktemp("tiny-results")
+    result = run_cli("run", str(SUITES / "tiny.toml"), "--results", str(root))
+    assert result.returncode == 0, result.stderr
+    return root / "tiny"

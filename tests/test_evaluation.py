@@ -12,12 +12,9 @@ from tests.conftest import SUITES, run_cli
 TINY = SUITES / "tiny.toml"
 
 
-@pytest.fixture(scope="module")
-def evaluated(tmp_path_factory):
-    root = tmp_path_factory.mktemp("evaluated")
-    result = run_cli("run", str(TINY), "--results", str(root))
-    assert result.returncode == 0, result.stderr
-    return root / "tiny"
+@pytest.fixture
+def evaluated(tiny_results):
+    return tiny_results
 
 
 def read(path):

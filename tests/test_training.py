@@ -16,14 +16,6 @@ from tests.conftest import SUITES, run_cli
 TINY = SUITES / "tiny.toml"
 
 
-@pytest.fixture(scope="module")
-def tiny_results(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("results")
-    result = run_cli("run", str(TINY), "--results", str(root))
-    assert result.returncode == 0, result.stderr
-    return root / "tiny"
-
-
 def test_every_run_leaves_its_files(tiny_results):
     suite = load_suite(TINY)
     assert (tiny_results / "suite.toml").read_text() == TINY.read_text()

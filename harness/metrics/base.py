@@ -7,12 +7,11 @@ class; a model without them gets `n/a` in every column of that metric, with the 
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from harness.columns import NOT_APPLICABLE  # noqa: F401  (re-exported for metric modules)
 from harness.models.base import GenerativeModel
 
 if TYPE_CHECKING:
     from harness.evaluation.session import EvaluationSession
-
-NOT_APPLICABLE = "n/a"
 
 
 class Metric(ABC):

@@ -48,25 +48,32 @@ class MLPVAE(GenerativeModel):
         return self.config.latent_dim
 
     def negative_elbo_terms(
-        self, images: torch.Tensor, eps: torch.Tensor, encoder: torch.nn.Module, decoder: torch.nn.Module
+        self, images: torch.Tensor, eps: torch.Tensor, encoder: torch.nn.Module, decoder: torch.nn.Module,
+        per_image: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-image reconstruction NLL (summed BCE, nats) and KL(q(z|x) || N(0, I)), shape (b,) each."""
+        """Reconstruction NLL (summed BCE, nats) and KL(q(z|x) || N(0, I)) per image, shape (b,) each,
+        or (per_image=False) their batch means, computed without per-image intermediates (training)."""
         mean, logvar = encoder(images).float().chunk(2, dim=1)
         z = mean + torch.exp(0.5 * logvar) * eps
         logits = decoder(z).float()
+        kl_terms = 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar)
+        if not per_image:
+            n = images.shape[0]
+            return F.binary_cross_entropy_with_logits(logits, images.float(), reduction="sum") / n, kl_terms.sum() / n
         reconstruction = F.binary_cross_entropy_with_logits(logits, images.float(), reduction="none").sum(1)
-        kl = 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).sum(1)
-        return reconstruction, kl
+        return reconstruction, kl_terms.sum(1)
 
     def train_step(self, images: torch.Tensor, noise: ShardedNoise, backward: Backward) -> dict[str, torch.Tensor]:
         eps = noise.normal(self.latent_dim)
-        reconstruction, kl = self.negative_elbo_terms(images, eps, self.networks["encoder"], self.networks["decoder"])
-        loss = (reconstruction + kl).mean()
+        reconstruction, kl = self.negative_elbo_terms(
+            images, eps, self.networks["encoder"], self.networks["decoder"], per_image=False
+        )
+        loss = reconstruction + kl
         optimizer = self.optimizers["vae"]
         optimizer.zero_grad(set_to_none=True)
         backward(loss)
         optimizer.step()
-        return {"loss": loss.detach(), "reconstruction": reconstruction.mean().detach(), "kl": kl.mean().detach()}
+        return {"loss": loss.detach(), "reconstruction": reconstruction.detach(), "kl": kl.detach()}
 
     def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean, logvar = self.net("encoder")(images.reshape(images.shape[0], -1)).float().chunk(2, dim=1)

@@ -1,0 +1,161 @@
+"""Charts with seaborn: one theme, a colour-blind-safe palette, labelled axes with units.
+
+Each function takes data already on disk (runs table, histories, run folders) and writes one
+PNG atomically. The figures that need the models (reconstructions, interpolations, class
+histograms) load the saved weights, never the training state.
+"""
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from harness import results  # noqa: E402
+from harness.columns import COLUMNS, INTERVAL_KIND, NOT_APPLICABLE  # noqa: E402
+
+PALETTE = "colorblind"
+sns.set_theme(context="notebook", style="whitegrid", palette=PALETTE)
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    fig.tight_layout()
+    results.atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
+    plt.close(fig)
+    return path
+
+
+def _colours(configurations: list[str]) -> dict[str, tuple]:
+    return dict(zip(configurations, sns.color_palette(PALETTE, len(configurations))))
+
+
+def metric_chart(runs: pd.DataFrame, agg: pd.DataFrame, metric: str, path: Path) -> Path | None:
+    """Seed points plus mean and confidence interval, one row per configuration."""
+    column = COLUMNS[metric]
+    values = pd.to_numeric(runs[metric].where(runs[metric] != NOT_APPLICABLE), errors="coerce") if metric in runs else None
+    if values is None or values.isna().all():
+        return None
+    data = runs.assign(value=values).dropna(subset=["value"])
+    order = list(agg["configuration"])
+    colours = _colours(order)
+    fig, ax = plt.subplots(figsize=(7, 0.6 * len(order) + 1.6))
+    sns.stripplot(data=data, x="value", y="configuration", order=order, hue="configuration", palette=colours,
+                  size=7, alpha=0.6, jitter=0.15, legend=False, ax=ax)
+    for i, row in agg.iterrows():
+        mean = row[metric]
+        if mean == NOT_APPLICABLE or pd.isna(mean):
+            ax.text(0.99, i, "n/a" if mean == NOT_APPLICABLE else "no completed run", transform=ax.get_yaxis_transform(),
+                    ha="right", va="center", color="grey")
+            continue
+        ci = row[f"{metric}_ci"]
+        ax.errorbar(mean, i, xerr=None if pd.isna(ci) else ci, fmt="D", color="black", capsize=5, markersize=6, zorder=5)
+    direction = {"lower": " (lower is better)", "higher": " (higher is better)", None: ""}[column.better]
+    ax.set_xlabel(column.title + direction)
+    ax.set_ylabel("")
+    ax.set_title(f"{column.label}: seeds (dots), mean and {INTERVAL_KIND} (black)", fontsize=10)
+    return _save(fig, path)
+
+
+def training_curves(suite_dir: Path, runs: pd.DataFrame, path: Path) -> Path | None:
+    """Per-epoch losses of every run, one panel per loss, configurations in colour, seeds averaged with a band."""
+    frames = []
+    for _, run in runs.iterrows():
+        for row in results.read_jsonl(suite_dir / run["id"] / "history.jsonl"):
+            for loss in ("discriminator", "generator", "reconstruction", "kl"):
+                if loss in row:
+                    frames.append({"configuration": run["configuration"], "seed": run["seed"], "epoch": row["epoch"],
+                                   "loss": loss, "value": row[loss]})
+    if not frames:
+        return None
+    data = pd.DataFrame(frames)
+    losses = [loss for loss in ("discriminator", "generator", "reconstruction", "kl") if loss in set(data["loss"])]
+    units = {"discriminator": "BCE, nats", "generator": "BCE, nats", "reconstruction": "nats per image",
+             "kl": "nats per image"}
+    colours = _colours(list(dict.fromkeys(runs["configuration"])))
+    fig, axes = plt.subplots(1, len(losses), figsize=(4.2 * len(losses) + 2.5, 3.6), squeeze=False)
+    for ax, loss in zip(axes[0], losses):
+        sns.lineplot(data=data[data["loss"] == loss], x="epoch", y="value", hue="configuration", palette=colours,
+                     errorbar=("pi", 100), marker="o", ax=ax, legend=False)
+        ax.set_title(f"{loss} loss")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(f"{loss} ({units[loss]})")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    handles = [plt.Line2D([], [], color=colour, marker="o", label=name) for name, colour in colours.items()]
+    fig.legend(handles=handles, title="configuration (band: seed range)", loc="upper left", bbox_to_anchor=(0.82, 0.95))
+    fig.tight_layout(rect=(0, 0, 0.82, 1))
+    results.atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
+    plt.close(fig)
+    return path
+
+
+def quality_against_cost(runs: pd.DataFrame, path: Path) -> Path | None:
+    """FID against training time and against parameters, one point per run."""
+    fid = pd.to_numeric(runs.get("fid", pd.Series(dtype=float)).where(runs.get("fid") != NOT_APPLICABLE), errors="coerce")
+    data = runs.assign(fid=fid).dropna(subset=["fid", "train_seconds"])
+    if data.empty:
+        return None
+    colours = _colours(list(dict.fromkeys(runs["configuration"])))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, cost in zip(axes, ("train_seconds", "parameters")):
+        sns.scatterplot(data=data, x=cost, y="fid", hue="configuration", style="model", palette=colours, s=80, ax=ax,
+                        legend=ax is axes[-1])
+        ax.set_xlabel(COLUMNS[cost].title)
+        ax.set_ylabel(COLUMNS["fid"].title + " (lower is better)")
+        if cost == "parameters":
+            ax.set_xscale("log")
+    sns.move_legend(axes[-1], "upper left", bbox_to_anchor=(1, 1))
+    axes[0].set_title("sample quality against training time")
+    axes[1].set_title("sample quality against model size")
+    return _save(fig, path)
+
+
+def image_panels(rows: list[tuple[str, np.ndarray]], path: Path, title: str, columns: int = 1) -> Path:
+    """Labelled images (already tiled as arrays) in a grid of panels."""
+    n = len(rows)
+    grid_rows = -(-n // columns)
+    first = rows[0][1]
+    aspect = first.shape[1] / first.shape[0]
+    width = min(12.0, 3.6 * aspect * columns)
+    panel_height = width / columns / aspect
+    fig, axes = plt.subplots(grid_rows, columns, figsize=(width, (panel_height + 0.35) * grid_rows + 0.5), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (label, image) in zip(axes.flat, rows):
+        ax.imshow(image, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        ax.set_title(label, fontsize=10)
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def sample_grids(suite_dir: Path, runs: pd.DataFrame, path: Path) -> Path | None:
+    """Each configuration's 8x8 sample grid (first completed seed), same latent batch for all."""
+    panels = []
+    for configuration, group in runs.groupby("configuration", sort=False):
+        done = group[group["status"] == results.STATUS_COMPLETED].sort_values("seed")
+        if done.empty or not (suite_dir / done["id"].iloc[0] / "samples.png").exists():
+            continue
+        with Image.open(suite_dir / done["id"].iloc[0] / "samples.png") as image:
+            panels.append((f"{configuration} (seed {done['seed'].iloc[0]})", np.asarray(image.convert("L"))))
+    if not panels:
+        return None
+    return image_panels(panels, path, "samples from the same fixed latent batch", columns=min(4, len(panels)))
+
+
+def class_histograms(histograms: dict[str, np.ndarray], reference: np.ndarray, path: Path) -> Path:
+    """Predicted-class shares of each model's samples against the test set (mode collapse at a glance)."""
+    frames = [pd.DataFrame({"class": np.arange(len(reference)), "share": reference, "source": "test set"})]
+    frames += [pd.DataFrame({"class": np.arange(len(h)), "share": h, "source": name}) for name, h in histograms.items()]
+    data = pd.concat(frames)
+    fig, ax = plt.subplots(figsize=(max(7, 0.9 * len(reference) * (len(histograms) + 1) / 3), 4))
+    sns.barplot(data=data, x="class", y="share", hue="source", palette=PALETTE, ax=ax)
+    ax.set_xlabel("class predicted by the evaluator")
+    ax.set_ylabel("share of samples")
+    ax.set_title("class histogram of generated samples against the test set")
+    sns.move_legend(ax, "upper left", bbox_to_anchor=(1, 1))
+    return _save(fig, path)

@@ -1,0 +1,111 @@
+"""The leaderboard: aggregated configurations as a rich table, or exported through pandas."""
+
+import json
+import math
+from typing import Any
+
+import pandas as pd
+from rich.table import Table
+
+from harness.columns import COLUMNS, INTERVAL_KIND, NOT_APPLICABLE, Column
+
+FORMATS = ("md", "csv", "latex", "json")
+MISSING = "–"  # no completed run gave a value (see the status column)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not (isinstance(value, float) and math.isnan(value))
+
+
+def format_cell(row: pd.Series, metric: str) -> str:
+    """`mean ± CI` at the column's precision; no interval for one seed; n/a when it does not apply."""
+    mean = row[metric]
+    if mean == NOT_APPLICABLE:
+        return NOT_APPLICABLE
+    if not _is_number(mean):
+        return MISSING
+    column = COLUMNS[metric]
+    text = _number(mean, column)
+    ci = row.get(f"{metric}_ci")
+    return f"{text} ± {_number(ci, column, interval=True)}" if _is_number(ci) else text
+
+
+def _number(value: float, column: Column, interval: bool = False) -> str:
+    if column.name == "parameters" and not interval:
+        return f"{value:,.0f}"
+    digits = 2 if interval else column.digits
+    return f"{value:.{digits}g}"
+
+
+def best_configurations(agg: pd.DataFrame, metric: str) -> set[str]:
+    """Configurations holding the best mean of `metric` (none for columns without a direction)."""
+    column = COLUMNS[metric]
+    numbers = pd.to_numeric(agg[metric].where(agg[metric] != NOT_APPLICABLE), errors="coerce")
+    if column.better is None or numbers.isna().all():
+        return set()
+    best = numbers.min() if column.better == "lower" else numbers.max()
+    return set(agg.loc[numbers == best, "configuration"])
+
+
+def sort_frame(agg: pd.DataFrame, metric: str | None) -> pd.DataFrame:
+    """Best first by `metric`; configurations without a number for it go last."""
+    if metric is None:
+        return agg
+    if metric not in COLUMNS or metric not in agg:
+        raise ValueError(f"cannot sort by {metric!r}; metrics here: {', '.join(m for m in COLUMNS if m in agg)}")
+    numbers = pd.to_numeric(agg[metric].where(agg[metric] != NOT_APPLICABLE), errors="coerce")
+    ascending = COLUMNS[metric].better != "higher"
+    order = numbers.sort_values(ascending=ascending, na_position="last", kind="stable").index
+    return agg.loc[order].reset_index(drop=True)
+
+
+def text_frame(agg: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    """Display strings: configuration, seeds, status, then `mean ± CI` per metric."""
+    table = pd.DataFrame({
+        "configuration": agg["configuration"],
+        "seeds": agg["seeds"].astype(str),
+        "status": [_status(row) for _, row in agg.iterrows()],
+    })
+    for metric in metrics:
+        column = COLUMNS[metric]
+        table[f"{column.title} {column.arrow}".strip()] = [format_cell(row, metric) for _, row in agg.iterrows()]
+    return table
+
+
+def _status(row: pd.Series) -> str:
+    return "ok" if row["failed"] == 0 else f"{row['failed']} of {row['seeds']} failed ({row['statuses']})"
+
+
+def rich_table(agg: pd.DataFrame, metrics: list[str], title: str) -> Table:
+    table = Table(title=title, title_justify="left", caption=f"mean ± {INTERVAL_KIND}; ↓ lower / ↑ higher is better; "
+                  f"bold: best; n/a: does not apply; {MISSING}: no completed run", caption_justify="left")
+    texts = text_frame(agg, metrics)
+    for name in texts.columns:
+        table.add_column(name, justify="left" if name in ("configuration", "status") else "right")
+    best = {metric: best_configurations(agg, metric) for metric in metrics}
+    for i, row in texts.iterrows():
+        configuration = agg["configuration"].iloc[i]
+        cells = [row["configuration"], row["seeds"],
+                 row["status"] if row["status"] == "ok" else f"[red]{row['status']}[/]"]
+        for metric, name in zip(metrics, texts.columns[3:]):
+            cell = row[name]
+            cells.append(f"[bold green]{cell}[/]" if configuration in best[metric] else cell)
+        table.add_row(*cells)
+    return table
+
+
+def export(agg: pd.DataFrame, metrics: list[str], fmt: str) -> str:
+    """md/latex: the display strings; csv/json: the numbers (mean, std, CI, n per metric)."""
+    if fmt == "md":
+        return text_frame(agg, metrics).to_markdown(index=False)
+    if fmt == "latex":
+        latex = text_frame(agg, metrics).to_latex(index=False, escape=True)
+        return latex.replace("↓", r"$\downarrow$").replace("↑", r"$\uparrow$").replace("±", r"$\pm$")
+    numeric = agg[["configuration", "model", "seeds", "completed", "failed", "statuses"]
+                  + [f"{m}{suffix}" for m in metrics for suffix in ("", "_std", "_ci", "_n")]]
+    if fmt == "csv":
+        return numeric.to_csv(index=False)
+    if fmt == "json":
+        records = json.loads(numeric.to_json(orient="records"))
+        return json.dumps({"interval": INTERVAL_KIND, "configurations": records}, indent=2)
+    raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")

@@ -1,0 +1,133 @@
+"""Aggregation, leaderboard, claims and the report, on inputs with known answers."""
+
+import json
+import math
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from PIL import Image
+from rich.console import Console
+
+from harness.aggregate import aggregate, load_runs
+from harness.claims import Claim, judge
+from harness.leaderboard import export, rich_table, sort_frame
+from tests.conftest import run_cli
+
+T_975_2 = 4.302652729911275  # Student t quantile, 2 degrees of freedom
+
+
+def write_run(suite_dir: Path, run_id: str, model: str, seed: int, status: str = "completed", **metrics) -> None:
+    run_dir = suite_dir / run_id
+    run_dir.mkdir(parents=True)
+    name = re.sub(r"-s\d+$", "", run_id)
+    (run_dir / "config.json").write_text(json.dumps({
+        "id": run_id, "name": name, "suite": "synthetic", "config_hash": run_id, "matrix": {},
+        "model": model, "seed": seed, "training": {"epochs": 1}, "model_options": {}}))
+    (run_dir / "run.json").write_text(json.dumps({
+        "status": status, "train_seconds": 10.0 + seed, "images_per_second": 100.0, "parameters": {"total": 1000},
+        **({"error": "boom"} if status != "completed" else {})}))
+    if metrics:
+        (run_dir / "metrics_row.json").write_text(json.dumps({"id": run_id, **metrics}))
+
+
+@pytest.fixture
+def synthetic(tmp_path) -> Path:
+    """gan-a: 3 seeds; gan-b: 2 completed + 1 failed; vae: 1 seed (no interval), GANs have no ELBO."""
+    suite = tmp_path / "synthetic"
+    for seed, fid in enumerate([10.0, 12.0, 14.0]):
+        write_run(suite, f"gan-a-s{seed}", "mlp_gan", seed, fid=fid, elbo="n/a", reconstruction_mse=0.05)
+    for seed, fid in enumerate([30.0, 34.0]):
+        write_run(suite, f"gan-b-s{seed}", "mlp_gan", seed, fid=fid, elbo="n/a", reconstruction_mse=0.06)
+    write_run(suite, "gan-b-s2", "mlp_gan", 2, status="diverged")
+    write_run(suite, "vae-s0", "mlp_vae", 0, fid=50.0, elbo=-100.0, reconstruction_mse=0.01)
+    return suite
+
+
+def test_aggregate_known_means_intervals_failures_and_not_applicable(synthetic):
+    runs = load_runs(synthetic)
+    assert len(runs) == 7 and set(runs["status"]) == {"completed", "diverged"}
+    agg = aggregate(runs, ["fid", "elbo", "reconstruction_mse"]).set_index("configuration")
+    a = agg.loc["gan-a"]
+    assert a["fid"] == pytest.approx(12.0) and a["fid_std"] == pytest.approx(2.0) and a["fid_n"] == 3
+    assert a["fid_ci"] == pytest.approx(T_975_2 * 2.0 / math.sqrt(3))
+    b = agg.loc["gan-b"]
+    assert b["seeds"] == 3 and b["completed"] == 2 and b["failed"] == 1 and "diverged: 1" in b["statuses"]
+    assert b["fid"] == pytest.approx(32.0) and b["fid_n"] == 2  # the diverged run is counted, not averaged
+    vae = agg.loc["vae"]
+    assert vae["fid"] == 50.0 and math.isnan(vae["fid_ci"]) and vae["fid_n"] == 1  # one seed: no interval
+    assert a["elbo"] == "n/a" and vae["elbo"] == -100.0
+
+
+def test_leaderboard_text_and_every_export(synthetic):
+    agg = sort_frame(aggregate(load_runs(synthetic), ["fid", "elbo"]), "fid")
+    assert list(agg["configuration"]) == ["gan-a", "gan-b", "vae"]  # lower FID first
+    console = Console(record=True, width=200)
+    console.print(rich_table(agg, ["fid", "elbo"], "synthetic"))
+    text = console.export_text()
+    assert "12 ± 5" in text and "32 ± " in text and "1 of 3 failed" in text and "n/a" in text
+    markdown = export(agg, ["fid", "elbo"], "md")
+    assert "| gan-a" in markdown and "12 ± 5" in markdown and "FID ↓" in markdown
+    csv = pd.read_csv(__import__("io").StringIO(export(agg, ["fid", "elbo"], "csv")))
+    assert csv.set_index("configuration").loc["gan-a", "fid_ci"] == pytest.approx(T_975_2 * 2 / math.sqrt(3))
+    data = json.loads(export(agg, ["fid", "elbo"], "json"))
+    assert "Student-t" in data["interval"] and data["configurations"][0]["configuration"] == "gan-a"
+    latex = export(agg, ["fid", "elbo"], "latex")
+    assert "\\toprule" in latex and "$\\downarrow$" in latex and "$\\pm$" in latex
+    with pytest.raises(ValueError, match="cannot sort by"):
+        sort_frame(agg, "nope")
+
+
+@pytest.mark.parametrize(
+    "better,than,metric,verdict",
+    [
+        ("gan-a", "gan-b", "fid", "supported"),  # 12 vs 32, tight
+        ("gan-b", "gan-a", "fid", "contradicted"),
+        ("gan-a", "vae", "fid", "not significant"),  # vae has one seed: no interval
+        ("vae", "gan-a", "elbo", "no data"),  # GANs have no ELBO
+    ],
+)
+def test_claim_verdicts(synthetic, better, than, metric, verdict):
+    result = judge(Claim(text="t", metric=metric, better=better, than=than), load_runs(synthetic))
+    assert result["verdict"] == verdict, result
+
+
+def test_claim_with_overlapping_seeds_is_not_significant(tmp_path):
+    for seed, (x, y) in enumerate([(10, 11), (14, 9), (12, 13)]):
+        write_run(tmp_path / "s", f"a-s{seed}", "mlp_gan", seed, fid=float(x))
+        write_run(tmp_path / "s", f"b-s{seed}", "mlp_gan", seed, fid=float(y))
+    result = judge(Claim(text="t", metric="fid", better="a", than="b"), load_runs(tmp_path / "s"))
+    assert result["verdict"] == "not significant"
+    assert result["advantage"] == pytest.approx(-1.0) and result["advantage_ci"] > 1  # a: 12, b: 11
+
+
+def test_report_renders_everything_with_a_failed_run(tiny_results, tmp_path, data_dir):
+    suite = tmp_path / "tiny"
+    shutil.copytree(tiny_results, suite)
+    write_run(suite, "gan-s1", "mlp_gan", 1, status="failed")  # a failed seed beside the real runs
+    (suite / "suite.toml").write_text((suite / "suite.toml").read_text() + """
+[[claim]]
+text = "the VAE reconstructs better than the GAN"
+metric = "reconstruction_mse"
+better = "vae"
+than = "gan"
+""")
+    result = run_cli("report", str(suite), "--data-dir", str(data_dir))
+    assert result.returncode == 0, result.stderr
+    assert str(suite / "report.html") in result.stderr.replace("\n", "")
+    charts = {p.name for p in (suite / "charts").glob("*.png")}
+    assert {"metric_fid.png", "training_curves.png", "quality_vs_cost.png", "samples.png", "reconstructions.png",
+            "interpolations.png", "class_histograms.png"} <= charts
+    for chart in (suite / "charts").glob("*.png"):
+        with Image.open(chart) as image:
+            image.verify()
+    page = (suite / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == len(charts)
+    assert not re.search(r"""(src|href)=['"](?!data:)""", page)  # nothing external
+    assert "1 of 2 failed" in page and "n/a" in page and "not significant" in page
+    markdown = (suite / "report.md").read_text()
+    assert "## Claims" in markdown and "charts/reconstructions.png" in markdown
+    board = run_cli("leaderboard", str(suite), "--format", "md")
+    assert board.returncode == 0 and "1 of 2 failed" in board.stdout and "| vae " in board.stdout
