@@ -356,6 +356,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     with TrainingProgress(accelerator.is_main_process, len(to_train), console) as progress:
         if skipped:
             progress.print(f"{len(skipped)} run(s) already complete with the same configuration: skipped (--force retrains)")
+        for run in skipped:  # trained earlier but never scored (e.g. stopped during evaluation)
+            if suite.evaluation.enabled and not (suite_dir / run.id / "metrics_row.json").exists():
+                row, _ = evaluation.evaluate(run)
+                progress.print(f"  evaluated {run.id} (trained earlier) in {row['evaluation_seconds']:.1f}s: {_metric_text(row)}")
         for run in to_train:
             record = train_run(run, suite.name, dataset, accelerator, suite_dir, progress)
             records.append(record)

@@ -111,6 +111,7 @@ def train_run(
     finally:
         accelerator.free_memory()  # drop this run's prepared objects before the next run
     _finish_record(record, started, accelerator, paths)
+    accelerator.wait_for_everyone()  # the main process's weights are on disk before anyone evaluates them
     return record
 
 

@@ -117,3 +117,15 @@ def test_trained_model_beats_untrained(mnist):
     assert trained < 0.7 * untrained, (trained, untrained)
     # noise-like untrained samples sit at one point: they cover almost none of the test set
     assert trained_coverage > max(0.1, 4 * untrained_coverage), (trained_coverage, untrained_coverage)
+
+
+def test_rerun_scores_runs_that_were_trained_but_never_evaluated(evaluated, tmp_path):
+    copy = tmp_path / "tiny"
+    shutil.copytree(evaluated, copy)
+    (copy / "vae-s0" / "metrics_row.json").unlink()  # as if killed during evaluation
+    weights = (copy / "vae-s0" / "weights.safetensors").read_bytes()
+    result = run_cli("run", str(TINY), "--results", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "evaluated vae-s0 (trained earlier)" in result.stderr
+    assert read(copy / "vae-s0" / "metrics_row.json")["fid"] == pytest.approx(read(evaluated / "vae-s0" / "metrics_row.json")["fid"])
+    assert (copy / "vae-s0" / "weights.safetensors").read_bytes() == weights  # not retrained

@@ -194,3 +194,15 @@ def test_sharded_chunks_give_the_same_result_in_order():
 
     result = map_chunks(10, 3, lambda i, a, b: torch.arange(a, b) * 10 + i, Accelerator())
     assert result.tolist() == [0, 10, 20, 31, 41, 51, 62, 72, 82, 93]
+
+
+def test_inception_features_are_never_downloaded(tmp_path):
+    from pydantic import ValidationError
+
+    from harness.evaluation.config import EvaluationConfig
+    from harness.evaluation.session import InceptionFeatures
+
+    with pytest.raises(ValidationError, match="needs inception_weights"):
+        EvaluationConfig(features="inception")
+    with pytest.raises(HarnessError, match="does not exist; point it at local"):
+        InceptionFeatures(str(tmp_path / "missing.pth"))
