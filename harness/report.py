@@ -215,6 +215,7 @@ th:first-child,td:first-child{text-align:left} td.best{font-weight:bold;color:#0
 td.verdict-supported{color:#006d2c;font-weight:bold} td.verdict-contradicted{color:#b2182b;font-weight:bold}
 img{max-width:100%;height:auto} figure{margin:1em 0} figcaption{font-style:italic;color:#555}
 ul{padding-left:1.2em} .note{color:#555;font-size:.9em}
+table.claims td{white-space:normal;text-align:left;min-width:8em;vertical-align:top}
 """
 
 
@@ -248,7 +249,7 @@ def _html(context: dict[str, Any], agg: pd.DataFrame, metrics: list[str], claims
         floor = ", ".join(f"{COLUMNS[k].label} {v:.4g}" for k, v in context["reference"].items() if k in COLUMNS)
         parts.append(f"<p class='note'>Real-data floor (training images scored as samples): {e(floor)}</p>")
     if claims:
-        parts.append("<h2>Claims</h2><div class='scroll'><table><tr>"
+        parts.append("<h2>Claims</h2><div class='scroll'><table class='claims'><tr>"
                      + "".join(f"<th>{e(h)}</th>" for h in CLAIM_HEADER) + "</tr>")
         for claim, row in zip(claims, _claims_rows(claims)):
             verdict = row[-1].replace("**", "")
