@@ -271,6 +271,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise HarnessError(f"evaluation options: {err}", exit_code=2) from None
     runs = suite.select(args.only)
     finished = [r for r in runs if _status(args.results_dir / r.id) == results.STATUS_COMPLETED]
+    missing = [r.id for r in finished if not (args.results_dir / r.id / "weights.safetensors").exists()]
+    if missing:
+        raise HarnessError(f"{args.results_dir}: no weights.safetensors for {', '.join(missing)} (reference results "
+                           "are committed without weights); retrain them with `harness run` to re-evaluate", exit_code=2)
     if not finished:
         raise HarnessError(f"{args.results_dir}: no completed runs to evaluate", exit_code=2)
 

@@ -106,6 +106,8 @@ def _model_figures(suite: Any, suite_dir: Path, runs: pd.DataFrame, chart_dir: P
     from harness.models.base import Decodes, Encodes
 
     completed = runs[runs["status"] == results.STATUS_COMPLETED].sort_values("seed")
+    # Committed reference results carry no weights: those runs simply have no model figures.
+    completed = completed[[(suite_dir / i / "weights.safetensors").exists() for i in completed["id"]]]
     if completed.empty:
         return []
     dataset = load_dataset(suite.info.dataset, data_dir)
