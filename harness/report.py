@@ -118,6 +118,7 @@ def _model_figures(suite: Any, suite_dir: Path, runs: pd.DataFrame, chart_dir: P
         model, _ = load_trained_model(suite_dir / group["id"].iloc[0], dataset, device)
         models.append((f"{configuration} (seed {group['seed'].iloc[0]})", model))
 
+    evaluator, _ = load_evaluator(suite.info.dataset)
     reconstructions = [("test digits", image_grid(digits, rows=1))]
     interpolations = []
     histograms = {}
@@ -143,7 +144,6 @@ def _model_figures(suite: Any, suite_dir: Path, runs: pd.DataFrame, chart_dir: P
             with torch.no_grad():
                 frames = model.decode(path.reshape(-1, model.latent_dim))
             interpolations.append((label, image_grid(frames, rows=4)))
-        evaluator, _ = load_evaluator(suite.info.dataset)
         with torch.no_grad():
             samples = model.sample(HISTOGRAM_SAMPLES, generator=torch.Generator().manual_seed(0))
             predicted = evaluator.logits(samples).argmax(1)

@@ -102,8 +102,8 @@ class MLPVAE(GenerativeModel):
 
     @torch.no_grad()
     def elbo(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        flat, mean, logvar = self._posterior(images)
-        eps = self._draw(tuple(mean.shape), generator, mean.device)
+        flat = images.reshape(images.shape[0], -1).float()
+        eps = self._draw((flat.shape[0], self.latent_dim), generator, flat.device)
         reconstruction, kl = self.negative_elbo_terms(flat, eps, self.net("encoder"), self.net("decoder"))
         return -(reconstruction + kl)
 
