@@ -1,7 +1,8 @@
 """Training throughput: the harness against a plain hand-written PyTorch loop.
 
-For each of the study's four models, the harness trains through its real code path
-(`harness.trainer.train_run`: accelerate, sharded batches, checkpoints between epochs)
+For each of the study's four models, the harness trains through its library entry point
+(`harness.pipeline.run_suite` on a one-run suite: strategy, accelerate, sharded batches,
+checkpoints between epochs, results store)
 and a plain loop trains the same architecture written out by hand with the same batch,
 optimizer and data held on the device. Throughput is images per second over the timed
 epochs (the first epoch is a warm-up for both). The machine is noisy, so the two are
@@ -19,14 +20,12 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from accelerate import Accelerator
 from torch import nn
 
+from rich.console import Console
+
+from harness import pipeline
 from harness.datasets import load_dataset
-from harness.progress import TrainingProgress
-from harness.suite import load_suite
-from harness.trainer import train_run
-from harness.results import read_jsonl
 
 SUITE = Path(__file__).resolve().parent.parent / "suites" / "gan_vs_vae.toml"
 
@@ -97,16 +96,17 @@ def plain_vae_epoch(cfg, data: torch.Tensor, steps: int, batch: int, dtype) -> f
     return epoch()
 
 
-def harness_throughput(run, dataset, accelerator, steps: int) -> float:
+def harness_throughput(suite, run, dataset, steps: int) -> float:
+    """Images/s of the second (timed) epoch of `run`, trained alone through the library, not evaluated."""
     from dataclasses import replace
 
     training = run.training.model_copy(update={"epochs": 2, "train_subset": steps * run.training.batch_size})
-    spec = replace(run, training=training)
+    one_run = replace(suite, runs=[replace(run, training=training)],
+                      evaluation=suite.evaluation.model_copy(update={"enabled": False}))
     with tempfile.TemporaryDirectory() as tmp:
-        progress = TrainingProgress(False, 1)
-        record = train_run(spec, "bench", dataset, accelerator, Path(tmp), progress)
-        assert record["status"] == "completed", record
-        history = read_jsonl(Path(tmp) / spec.id / "history.jsonl")
+        outcome = pipeline.run_suite(one_run, tmp, dataset=dataset, console=Console(quiet=True))
+        assert outcome.exit_code == 0, outcome.failed
+        history = outcome.folder.run(run.id).read_history()
     return history[-1]["images_per_second"]
 
 
@@ -118,11 +118,10 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="run names (default: all four)")
     args = parser.parse_args()
 
-    suite = load_suite(SUITE, mixed_precision=args.mixed_precision)
+    suite = pipeline.load(SUITE, mixed_precision=args.mixed_precision)
     runs = [r for r in suite.runs if r.seed == 0 and (not args.only or r.name in args.only)]
     dataset = load_dataset("mnist")
-    data = dataset.train_images.reshape(-1, 784)
-    accelerator = Accelerator(mixed_precision=args.mixed_precision)
+    data = dataset.train_images.flatten(1)
     dtype = torch.bfloat16 if args.mixed_precision == "bf16" else None
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, mixed precision {args.mixed_precision}, "
           f"{args.steps} steps x batch 64, {args.rounds} rounds")
@@ -136,7 +135,7 @@ def main() -> None:
             for which in order:
                 torch.manual_seed(0)
                 if which == "harness":
-                    ours.append(harness_throughput(run, dataset, accelerator, args.steps))
+                    ours.append(harness_throughput(suite, run, dataset, args.steps))
                 else:
                     plain.append(plain_epoch(run.model_config, data, args.steps, run.training.batch_size, dtype))
         h, p = statistics.median(ours), statistics.median(plain)

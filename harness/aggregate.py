@@ -7,51 +7,66 @@ value. Failed or diverged runs are counted, never silently dropped; a configurat
 seed gets no interval rather than a fake one; a metric that does not apply stays "n/a".
 """
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from harness import results
-from harness.columns import COLUMNS, CONFIDENCE, NOT_APPLICABLE
+from harness.columns import CONFIDENCE, NOT_APPLICABLE, column
+from harness.store import STATUS_COMPLETED, ResultsFileError, SuiteFolder
 from harness.suite import configuration_of
 
+# Columns that say which run a row is; every other column of a runs table is a result.
+IDENTITY_COLUMNS = ["id", "configuration", "name", "model", "seed", "status", "error", "epochs", "evaluator_sha256"]
+_ROW_IDENTITY = {"id", "name", "suite", "model", "seed", "config_hash", "evaluator", "evaluator_sha256", "features",
+                 "inception_weights"}
 
-def load_runs(suite_dir: Path) -> pd.DataFrame:
-    """Every run folder under `suite_dir` as one row (a run without metrics keeps empty metric cells)."""
+
+def load_runs(suite: SuiteFolder) -> pd.DataFrame:
+    """Every run folder of `suite` as one row (a run without metrics keeps empty metric cells).
+
+    Every metric column a run's metrics row holds is kept, declared or not. A run whose record or
+    metrics row cannot be read shows status "unreadable" with the file named in `error`.
+    """
     rows: list[dict[str, Any]] = []
-    for run_dir in sorted(p for p in Path(suite_dir).iterdir() if (p / "config.json").is_file()):
-        config = results.read_json(run_dir / "config.json")
-        record = _read_optional(run_dir / "run.json")
-        metrics = _read_optional(run_dir / "metrics_row.json")
+    for run in suite.runs():
+        config = run.read_config()
+        status, error, record = "unknown", None, None
+        try:
+            record = run.read_record() if run.has_record() else None
+            status, error = (record.status, record.error) if record else ("unknown", None)
+        except ResultsFileError as err:
+            status, error = "unreadable", str(err)
+        metrics: dict[str, Any] = {}
+        try:
+            metrics = run.read_metrics_row().values if run.is_evaluated() else {}
+        except ResultsFileError as err:
+            status, error = "unreadable", str(err)
         rows.append({
-            "id": config["id"],
-            "configuration": configuration_of(config["id"]),
-            "name": config["name"],
-            "model": config["model"],
-            "seed": config["seed"],
-            "status": record.get("status", "unknown"),
-            "error": record.get("error"),
-            "epochs": config["training"]["epochs"],
-            "train_seconds": record.get("train_seconds"),
-            "images_per_second": record.get("images_per_second"),
-            "parameters": (record.get("parameters") or {}).get("total"),
-            **{f"matrix.{k}": v for k, v in config.get("matrix", {}).items()},
-            **{k: v for k, v in metrics.items() if k in COLUMNS},
+            "id": config.id,
+            "configuration": configuration_of(config.id),
+            "name": config.name,
+            "model": config.model,
+            "seed": config.seed,
+            "status": status,
+            "error": error,
+            "epochs": config.training.get("epochs"),
+            "train_seconds": record.train_seconds if record else None,
+            "images_per_second": record.images_per_second if record else None,
+            "parameters": record.parameters.get("total") if record else None,
+            **{f"matrix.{k}": v for k, v in config.matrix.items()},
+            **{k: v for k, v in metrics.items() if k not in _ROW_IDENTITY and k not in config.matrix},
             "evaluator_sha256": metrics.get("evaluator_sha256"),
         })
     if not rows:
-        raise ValueError(f"{suite_dir}: no run folders (with config.json) found")
+        raise ResultsFileError(suite.dir, "no run folders here", "run the suite first")
     return pd.DataFrame(rows)
 
 
-def _read_optional(path: Path) -> dict[str, Any]:
-    try:
-        return results.read_json(path)
-    except (OSError, ValueError):
-        return {}
+def result_columns(runs: pd.DataFrame) -> list[str]:
+    """The columns of a runs table that hold numbers to aggregate (metrics, timings, sizes)."""
+    return [name for name in runs.columns
+            if name not in IDENTITY_COLUMNS and not name.startswith("matrix.") and column(name).numeric]
 
 
 def summarize(values: pd.Series) -> dict[str, Any]:
@@ -67,16 +82,16 @@ def summarize(values: pd.Series) -> dict[str, Any]:
     if n == 1:
         return {"mean": mean, "std": np.nan, "ci": np.nan, "n": 1}
     std = float(numbers.std(ddof=1))
-    half_width = float(stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * std / np.sqrt(n))
+    half_width = float(t_quantile(0.5 + CONFIDENCE / 2, n - 1) * std / np.sqrt(n))
     return {"mean": mean, "std": std, "ci": half_width, "n": n}
 
 
 def aggregate(runs: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFrame:
     """One row per configuration; columns `<metric>` (mean), `<metric>_std`, `<metric>_ci`, `<metric>_n`."""
-    metrics = metrics or [m for m in COLUMNS if m in runs.columns]
+    metrics = metrics or result_columns(runs)
     out = []
     for configuration, group in runs.groupby("configuration", sort=False):
-        completed = group["status"] == results.STATUS_COMPLETED
+        completed = group["status"] == STATUS_COMPLETED
         row: dict[str, Any] = {
             "configuration": configuration,
             "model": group["model"].iloc[0],
@@ -94,3 +109,10 @@ def aggregate(runs: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFr
             row[f"{metric}_n"] = summary["n"]
         out.append(row)
     return pd.DataFrame(out)
+
+
+def t_quantile(probability: float, dof: float) -> float:
+    """Student-t quantile (scipy.special's, not scipy.stats': that import alone takes ~1 s)."""
+    from scipy.special import stdtrit
+
+    return float(stdtrit(dof, probability))

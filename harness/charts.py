@@ -1,8 +1,8 @@
 """Charts with seaborn: one theme, a colour-blind-safe palette, labelled axes with units.
 
-Each function takes data already on disk (runs table, histories, run folders) and writes one
-PNG atomically. The figures that need the models (reconstructions, interpolations, class
-histograms) load the saved weights, never the training state.
+Each function takes data already in the results store (runs table, histories, sample grids,
+the figures made at evaluation) and writes one PNG atomically. Images may have 1 or 3 channels;
+training curves show whatever losses a family reports.
 """
 
 from pathlib import Path
@@ -17,8 +17,8 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from harness import results  # noqa: E402
-from harness.columns import COLUMNS, INTERVAL_KIND, NOT_APPLICABLE  # noqa: E402
+from harness.columns import INTERVAL_KIND, NOT_APPLICABLE, column  # noqa: E402
+from harness.store import STATUS_COMPLETED, SuiteFolder, atomic_write  # noqa: E402
 
 PALETTE = "colorblind"
 sns.set_theme(context="notebook", style="whitegrid", palette=PALETTE)
@@ -26,7 +26,7 @@ sns.set_theme(context="notebook", style="whitegrid", palette=PALETTE)
 
 def _save(fig: plt.Figure, path: Path) -> Path:
     fig.tight_layout()
-    results.atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
     plt.close(fig)
     return path
 
@@ -37,7 +37,7 @@ def _colours(configurations: list[str]) -> dict[str, tuple]:
 
 def metric_chart(runs: pd.DataFrame, agg: pd.DataFrame, metric: str, path: Path) -> Path | None:
     """Seed points plus mean and confidence interval, one row per configuration."""
-    column = COLUMNS[metric]
+    declared = column(metric)
     values = pd.to_numeric(runs[metric].where(runs[metric] != NOT_APPLICABLE), errors="coerce") if metric in runs else None
     if values is None or values.isna().all():
         return None
@@ -55,28 +55,31 @@ def metric_chart(runs: pd.DataFrame, agg: pd.DataFrame, metric: str, path: Path)
             continue
         ci = row[f"{metric}_ci"]
         ax.errorbar(mean, i, xerr=None if pd.isna(ci) else ci, fmt="D", color="black", capsize=5, markersize=6, zorder=5)
-    direction = {"lower": " (lower is better)", "higher": " (higher is better)", None: ""}[column.better]
-    ax.set_xlabel(column.title + direction)
+    direction = {"lower": " (lower is better)", "higher": " (higher is better)", None: ""}[declared.better]
+    ax.set_xlabel(declared.title + direction)
     ax.set_ylabel("")
-    ax.set_title(f"{column.label}: seeds (dots), mean and {INTERVAL_KIND} (black)", fontsize=10)
+    ax.set_title(f"{declared.label}: seeds (dots), mean and {INTERVAL_KIND} (black)", fontsize=10)
     return _save(fig, path)
 
 
-def training_curves(suite_dir: Path, runs: pd.DataFrame, path: Path) -> Path | None:
-    """Per-epoch losses of every run, one panel per loss, configurations in colour, seeds averaged with a band."""
+# History keys that are bookkeeping, not losses (see trainer.py).
+_NOT_LOSSES = {"epoch", "images_per_second", "epoch_seconds", "train_seconds", "images_per_process", "overlapping_images"}
+
+
+def training_curves(suite: SuiteFolder, runs: pd.DataFrame, path: Path) -> Path | None:
+    """Per-epoch losses of every run, one panel per loss name any family reported, configurations in
+    colour, seeds averaged with a band."""
     frames = []
     for _, run in runs.iterrows():
-        for row in results.read_jsonl(suite_dir / run["id"] / "history.jsonl"):
-            for loss in ("discriminator", "generator", "reconstruction", "kl"):
-                if loss in row:
+        for row in suite.run(run["id"]).read_history():
+            for loss, value in row.items():
+                if loss not in _NOT_LOSSES and isinstance(value, (int, float)):
                     frames.append({"configuration": run["configuration"], "seed": run["seed"], "epoch": row["epoch"],
-                                   "loss": loss, "value": row[loss]})
+                                   "loss": loss, "value": value})
     if not frames:
         return None
     data = pd.DataFrame(frames)
-    losses = [loss for loss in ("discriminator", "generator", "reconstruction", "kl") if loss in set(data["loss"])]
-    units = {"discriminator": "BCE, nats", "generator": "BCE, nats", "reconstruction": "nats per image",
-             "kl": "nats per image"}
+    losses = list(dict.fromkeys(data["loss"]))
     colours = _colours(list(dict.fromkeys(runs["configuration"])))
     fig, axes = plt.subplots(1, len(losses), figsize=(4.2 * len(losses) + 2.5, 3.6), squeeze=False)
     for ax, loss in zip(axes[0], losses):
@@ -84,12 +87,12 @@ def training_curves(suite_dir: Path, runs: pd.DataFrame, path: Path) -> Path | N
                      errorbar=("pi", 100), marker="o", ax=ax, legend=False)
         ax.set_title(f"{loss} loss")
         ax.set_xlabel("epoch")
-        ax.set_ylabel(f"{loss} ({units[loss]})")
+        ax.set_ylabel(f"{loss} (epoch mean)")
         ax.xaxis.get_major_locator().set_params(integer=True)
     handles = [plt.Line2D([], [], color=colour, marker="o", label=name) for name, colour in colours.items()]
     fig.legend(handles=handles, title="configuration (band: seed range)", loc="upper left", bbox_to_anchor=(0.82, 0.95))
     fig.tight_layout(rect=(0, 0, 0.82, 1))
-    results.atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
     plt.close(fig)
     return path
 
@@ -105,8 +108,8 @@ def quality_against_cost(runs: pd.DataFrame, path: Path) -> Path | None:
     for ax, cost in zip(axes, ("train_seconds", "parameters")):
         sns.scatterplot(data=data, x=cost, y="fid", hue="configuration", style="model", palette=colours, s=80, ax=ax,
                         legend=ax is axes[-1])
-        ax.set_xlabel(COLUMNS[cost].title)
-        ax.set_ylabel(COLUMNS["fid"].title + " (lower is better)")
+        ax.set_xlabel(column(cost).title)
+        ax.set_ylabel(column("fid").title + " (lower is better)")
         if cost == "parameters":
             ax.set_xscale("log")
     sns.move_legend(axes[-1], "upper left", bbox_to_anchor=(1, 1))
@@ -116,7 +119,7 @@ def quality_against_cost(runs: pd.DataFrame, path: Path) -> Path | None:
 
 
 def image_panels(rows: list[tuple[str, np.ndarray]], path: Path, title: str, columns: int = 1) -> Path:
-    """Labelled images (already tiled as arrays) in a grid of panels."""
+    """Labelled images (already tiled as uint8 arrays, grey (H, W) or colour (H, W, 3)) in a grid of panels."""
     n = len(rows)
     grid_rows = -(-n // columns)
     first = rows[0][1]
@@ -133,15 +136,16 @@ def image_panels(rows: list[tuple[str, np.ndarray]], path: Path, title: str, col
     return _save(fig, path)
 
 
-def sample_grids(suite_dir: Path, runs: pd.DataFrame, path: Path) -> Path | None:
+def sample_grids(suite: SuiteFolder, runs: pd.DataFrame, path: Path) -> Path | None:
     """Each configuration's 8x8 sample grid (first completed seed), same latent batch for all."""
     panels = []
     for configuration, group in runs.groupby("configuration", sort=False):
-        done = group[group["status"] == results.STATUS_COMPLETED].sort_values("seed")
-        if done.empty or not (suite_dir / done["id"].iloc[0] / "samples.png").exists():
+        done = group[group["status"] == STATUS_COMPLETED].sort_values("seed")
+        if done.empty or not suite.run(done["id"].iloc[0]).samples_png.exists():
             continue
-        with Image.open(suite_dir / done["id"].iloc[0] / "samples.png") as image:
-            panels.append((f"{configuration} (seed {done['seed'].iloc[0]})", np.asarray(image.convert("L"))))
+        with Image.open(suite.run(done["id"].iloc[0]).samples_png) as image:
+            pixels = np.asarray(image.convert("L" if image.mode in ("L", "LA", "I", "1") else "RGB"))
+        panels.append((f"{configuration} (seed {done['seed'].iloc[0]})", pixels))
     if not panels:
         return None
     return image_panels(panels, path, "samples from the same fixed latent batch", columns=min(4, len(panels)))

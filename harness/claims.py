@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from harness import results
-from harness.columns import COLUMNS, CONFIDENCE, NOT_APPLICABLE
+from harness.columns import CONFIDENCE, NOT_APPLICABLE, column, scored_columns
+from harness.store import STATUS_COMPLETED
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,7 +34,7 @@ class Claim(BaseModel):
     @field_validator("metric")
     @classmethod
     def _known_metric(cls, value: str) -> str:
-        scored = sorted(name for name, column in COLUMNS.items() if column.better)
+        scored = sorted(scored_columns())
         if value not in scored:
             raise ValueError(f"unknown metric {value!r}; expected one of: {', '.join(scored)}")
         return value
@@ -44,7 +44,7 @@ def _values(runs: "pd.DataFrame", configuration: str, metric: str) -> tuple["pd.
     """Numeric values of completed runs, and whether the metric does not apply to this configuration."""
     import pandas as pd
 
-    group = runs[(runs["configuration"] == configuration) & (runs["status"] == results.STATUS_COMPLETED)]
+    group = runs[(runs["configuration"] == configuration) & (runs["status"] == STATUS_COMPLETED)]
     if metric not in group:
         return pd.Series(dtype=float), False
     column = group[metric].dropna()
@@ -54,7 +54,7 @@ def _values(runs: "pd.DataFrame", configuration: str, metric: str) -> tuple["pd.
 
 def judge(claim: Claim, runs: "pd.DataFrame") -> dict[str, Any]:
     """Both sides' numbers, the difference in the claim's favour with its interval, and the verdict."""
-    from scipy import stats
+    from harness.aggregate import t_quantile
 
     better, better_na = _values(runs, claim.better, claim.metric)
     than, than_na = _values(runs, claim.than, claim.metric)
@@ -67,7 +67,7 @@ def judge(claim: Claim, runs: "pd.DataFrame") -> dict[str, Any]:
     if better.empty or than.empty:
         side = claim.better if better.empty else claim.than
         return {**out, "verdict": NO_DATA, "reason": f"no completed run of {side} has {claim.metric}"}
-    sign = -1.0 if COLUMNS[claim.metric].better == "lower" else 1.0
+    sign = -1.0 if column(claim.metric).better == "lower" else 1.0
     advantage = sign * (better.mean() - than.mean())  # > 0 means the claim's direction
     out.update(better_mean=float(better.mean()), than_mean=float(than.mean()), advantage=float(advantage))
     if len(better) < 2 or len(than) < 2:
@@ -79,7 +79,7 @@ def judge(claim: Claim, runs: "pd.DataFrame") -> dict[str, Any]:
         half_width = 0.0
     else:
         dof = (var_a + var_b) ** 2 / (var_a**2 / (len(better) - 1) + var_b**2 / (len(than) - 1))
-        half_width = float(stats.t.ppf(0.5 + CONFIDENCE / 2, dof) * se)
+        half_width = float(t_quantile(0.5 + CONFIDENCE / 2, dof) * se)
     out["advantage_ci"] = half_width
     if advantage - half_width > 0:
         verdict, reason = SUPPORTED, "the whole interval of the difference favours the claim"

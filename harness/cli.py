@@ -1,4 +1,9 @@
-"""Command line: `python -m harness {run,validate,list}` (also under `accelerate launch -m harness`)."""
+"""Command line: `python -m harness COMMAND` (also under `accelerate launch -m harness`).
+
+Each handler parses its arguments, calls one function of harness.pipeline and prints what it
+returns; no orchestration lives here. Importing this module imports neither torch nor
+accelerate, so `--help`, `validate`, `list` and `leaderboard` start fast.
+"""
 
 import argparse
 import os
@@ -10,9 +15,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from harness import __version__, results
+from harness import __version__, pipeline
 from harness.errors import HarnessError, SuiteError
-from harness.suite import RunSpec, Suite, load_suite
+from harness.suite import RunSpec, Suite
 
 DEFAULT_RESULTS = "results"
 
@@ -85,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         "report", help="write report.md, a self-contained report.html and charts/*.png",
         description="Charts, sample figures, the leaderboard and the suite's claims for RESULTS_DIR.")
     report.add_argument("results_dir", type=Path, metavar="RESULTS_DIR")
-    report.add_argument("--data-dir", type=Path, help="dataset root (for the reconstruction figure)")
+    report.add_argument("--data-dir", type=Path, help="accepted for older scripts; the report reads only RESULTS_DIR")
     report.set_defaults(handler=cmd_report)
 
     evaluator = commands.add_parser("evaluator", help="train the pinned evaluator network (maintainers)",
@@ -125,13 +130,11 @@ def main(argv: list[str] | None = None) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     console = Console(highlight=False)
     failed: list[SuiteError] = []
-    for path in args.suites:
-        try:
-            suite = load_suite(path)
-        except SuiteError as err:
-            failed.append(err)
-            continue
-        console.print(f"[green]ok[/] {path}: {len(suite.runs)} runs")
+    for path, checked in pipeline.validate(args.suites):
+        if isinstance(checked, SuiteError):
+            failed.append(checked)
+        else:
+            console.print(f"[green]ok[/] {path}: {len(checked.runs)} runs")
     if failed:
         raise HarnessError("\n".join(str(e) for e in failed), exit_code=2)
     return 0
@@ -148,10 +151,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     console = Console()
     table = _table("models (options go in a [[run]] table or [defaults.<model>])", "model", "option", "type", "default")
     for name in MODELS:
-        family = MODELS.get(name)
-        table.add_row(f"[bold]{name}[/]", "", "", family.description, end_section=False)
-        for option, info in family.config_class.model_fields.items():
-            table.add_row("", option, escape(_type_name(info.annotation)), escape(repr(info.default)))
+        entry = MODELS.get(name)
+        table.add_row(f"[bold]{name}[/]", "", "", entry.description, end_section=False)
+        for option, info in entry.options.model_fields.items():
+            table.add_row("", option, escape(_type_name(info.annotation)), escape(repr(_default(info))))
         table.add_section()
     console.print(table)
     console.print(_keys_table("training keys (every run; [defaults] or [[run]])", TrainingConfig))
@@ -160,7 +163,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     metrics = _table("metrics", "metric", "columns", "needs")
     for name in METRICS:
         metric = METRICS.get(name)
-        metrics.add_row(name, ", ".join(metric.columns), ", ".join(c.__name__ for c in metric.requires) or "sample")
+        metrics.add_row(name, ", ".join(metric.column_names()), ", ".join(c.__name__ for c in metric.requires) or "sample")
     console.print(metrics)
 
     datasets = _table(f"datasets (looked up in {data_root()})", "dataset", "images", "train / test", "description")
@@ -183,8 +186,12 @@ def _keys_table(title: str, config_class: Any) -> Table:
     """Every field of a pydantic config: key, type, default and its description."""
     table = _table(title, "key", "type", "default", "meaning")
     for key, info in config_class.model_fields.items():
-        table.add_row(key, escape(_type_name(info.annotation)), escape(repr(info.default)), info.description or "")
+        table.add_row(key, escape(_type_name(info.annotation)), escape(repr(_default(info))), info.description or "")
     return table
+
+
+def _default(info: Any) -> Any:
+    return info.default_factory() if info.default_factory is not None else info.default
 
 
 def _type_name(annotation: Any) -> str:
@@ -204,47 +211,24 @@ def _type_name(annotation: Any) -> str:
     return "None" if annotation is type(None) else getattr(annotation, "__name__", str(annotation))
 
 
-def _require_results(results_dir: Path) -> None:
-    if not (results_dir / "suite.toml").exists():
-        raise HarnessError(f"{results_dir}: no suite.toml here; pass a suite's results folder "
-                           "such as results/quickstart (made by `harness run`)", exit_code=2)
-
-
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    _require_results(args.results_dir)
-    print_leaderboard(args.results_dir, args.metrics, args.sort, args.format)
+    print_leaderboard(pipeline.leaderboard(args.results_dir, args.metrics, args.sort), args.format)
     return 0
 
 
-def print_leaderboard(results_dir: Path, metrics: list[str] | None = None, sort: str | None = None,
-                      fmt: str = "table") -> None:
-    from harness.aggregate import aggregate, load_runs
-    from harness.columns import COLUMNS, KEY_METRICS
-    from harness.leaderboard import export, rich_table, sort_frame
-
-    runs = load_runs(results_dir)
-    unknown = [m for m in (metrics or []) + ([sort] if sort else []) if m not in COLUMNS]
-    if unknown:
-        raise HarnessError(f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(COLUMNS)}", exit_code=2)
-    metrics = [m for m in (metrics or KEY_METRICS) if m in runs]
-    agg = aggregate(runs, metrics)
-    sort = sort or ("fid" if "fid" in metrics else None)
-    agg = sort_frame(agg, sort if sort in agg else None)
+def print_leaderboard(board: pipeline.Leaderboard, fmt: str = "table") -> None:
     if fmt == "table":
         console = Console(highlight=False)
         if not console.is_terminal:
             console.width = max(console.width, 160)
-        console.print(rich_table(agg, metrics, f"{results_dir.name}: {len(runs)} runs, {len(agg)} configurations"))
+        console.print(board.rich())
     else:
-        print(export(agg, metrics, fmt))
+        print(board.export(fmt))
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from harness.report import build_report
-
-    _require_results(args.results_dir)
     console = Console(stderr=True, highlight=False)
-    path = build_report(args.results_dir, args.data_dir, log=lambda line: console.print(f"  {line}"))
+    path = pipeline.write_report(args.results_dir, log=lambda line: console.print(f"  {line}"))
     console.print(f"report: {path} (and {path.with_suffix('.md')}, charts in {path.parent / 'charts'}/)")
     return 0
 
@@ -262,182 +246,46 @@ def cmd_train_evaluator(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    _require_results(args.results_dir)
-    suite = load_suite(args.results_dir / "suite.toml")
-    overrides = {k: v for k, v in (("num_samples", args.num_samples), ("metrics", args.metrics)) if v is not None}
-    try:
-        config = suite.evaluation.model_validate({**suite.evaluation.model_dump(), **overrides, "enabled": True})
-    except ValueError as err:
-        raise HarnessError(f"evaluation options: {err}", exit_code=2) from None
-    runs = suite.select(args.only)
-    finished = [r for r in runs if _status(args.results_dir / r.id) == results.STATUS_COMPLETED]
-    missing = [r.id for r in finished if not (args.results_dir / r.id / "weights.safetensors").exists()]
-    if missing:
-        raise HarnessError(f"{args.results_dir}: no weights.safetensors for {', '.join(missing)} (reference results "
-                           "are committed without weights); retrain them with `harness run` to re-evaluate", exit_code=2)
-    if not finished:
-        raise HarnessError(f"{args.results_dir}: no completed runs to evaluate", exit_code=2)
+    from harness.progress import evaluation_line, metric_text
 
-    from accelerate import Accelerator
-
-    from harness.datasets import load_dataset
-    from harness.evaluation.runner import evaluate_reference, evaluate_run
-    from harness.evaluation.session import EvaluationSession
-
-    accelerator = Accelerator()
-    session = EvaluationSession(config, load_dataset(suite.info.dataset, args.data_dir), accelerator)
     console = Console(stderr=True, highlight=False)
-    main_process = accelerator.is_main_process
-    reference = evaluate_reference(args.results_dir, session)
-    if main_process and reference:
-        console.print(f"real-data floor: {_metric_text(reference['values'])}")
-    any_failed = False
-    for run in finished:
-        row, failed = evaluate_run(args.results_dir / run.id, session)
-        any_failed = any_failed or bool(failed)
-        if main_process:
-            console.print(f"[green]evaluated[/] {run.id} in {row['evaluation_seconds']:.1f}s: {_metric_text(row)}"
-                          + (f" [red]failed: {', '.join(failed)}[/] (see metrics.json)" if failed else ""))
-    return 1 if any_failed else 0
-
-
-def _status(run_dir: Path) -> str | None:
-    try:
-        return results.read_json(run_dir / "run.json").get("status")
-    except (OSError, ValueError):
-        return None
-
-
-def _metric_text(values: dict[str, Any]) -> str:
-    shown = ("fid", "kid_mean", "precision", "recall", "classes_covered", "reconstruction_mse", "elbo", "iwae")
-    return ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in values.items() if k in shown)
+    outcome = pipeline.evaluate_results(args.results_dir, data_dir=args.data_dir, only=args.only,
+                                        num_samples=args.num_samples, metrics=args.metrics,
+                                        on_run=lambda run: console.print(evaluation_line(run)))
+    if outcome.writes_results and outcome.reference:
+        console.print(f"real-data floor: {metric_text(outcome.reference.values)}")
+    return outcome.exit_code
 
 
 # -- run ------------------------------------------------------------------------------------
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    suite = load_suite(args.suite, mixed_precision=args.mixed_precision)
-    runs = suite.select(args.only)
+    suite = pipeline.load(args.suite, mixed_precision=args.mixed_precision)
     if args.dry_run:
         if _is_main_process():
-            Console().print(run_table(suite, runs))
+            Console().print(run_table(suite, suite.select(args.only)))
         return 0
-
-    suite_dir = args.results / suite.name
-    to_train, skipped = _plan(runs, suite_dir, force=args.force)
-
-    # Heavy imports only once we know there is work (keeps `validate` and `--help` fast).
-    from accelerate import Accelerator
-
-    from harness.datasets import load_dataset
-    from harness.progress import TrainingProgress, summary_table
-    from harness.trainer import train_run
-
-    dataset = load_dataset(suite.info.dataset, args.data_dir)
-    accelerator = Accelerator(mixed_precision=suite.info.mixed_precision)
-    for run in to_train:
-        if run.training.batch_size % accelerator.num_processes:
-            raise HarnessError(
-                f"{args.suite}: run {run.id}: batch_size {run.training.batch_size} is not divisible by "
-                f"{accelerator.num_processes} processes; batch_size is the global batch, split across processes",
-                exit_code=2,
-            )
-    if accelerator.is_main_process:
-        suite_dir.mkdir(parents=True, exist_ok=True)
-        results.write_text(suite_dir / "suite.toml", suite.path.read_text(encoding="utf-8"))
-        results.write_json(suite_dir / "suite.json", {
-            "suite": suite.info.model_dump(),
-            "source": str(suite.path),
-            "runs": [{"id": r.id, "name": r.name, "config_hash": r.config_hash} for r in suite.runs],
-        })
-
-    records = [{**results.read_json(suite_dir / r.id / "run.json"), "status": "skipped"} for r in skipped]
     console = Console(stderr=True, highlight=False)
     if not console.is_terminal:
         console.width = max(console.width, 120)  # log files: keep the tables readable
-    evaluation = _Evaluation(suite, dataset, accelerator, suite_dir)
-    with TrainingProgress(accelerator.is_main_process, len(to_train), console) as progress:
-        if skipped:
-            progress.print(f"{len(skipped)} run(s) already complete with the same configuration: skipped (--force retrains)")
-        for run in skipped:  # trained earlier but never scored (e.g. stopped during evaluation)
-            if suite.evaluation.enabled and not (suite_dir / run.id / "metrics_row.json").exists():
-                row, _ = evaluation.evaluate(run)
-                progress.print(f"  evaluated {run.id} (trained earlier) in {row['evaluation_seconds']:.1f}s: {_metric_text(row)}")
-        for run in to_train:
-            record = train_run(run, suite.name, dataset, accelerator, suite_dir, progress)
-            records.append(record)
-            progress.finish_run(_one_line(record))
-            if record["status"] == results.STATUS_COMPLETED and suite.evaluation.enabled:
-                row, failed = evaluation.evaluate(run)
-                progress.print(f"  evaluated in {row['evaluation_seconds']:.1f}s: {_metric_text(row)}"
-                               + (f" [red]failed metrics: {', '.join(failed)}[/] (see metrics.json)" if failed else ""))
-                if failed:
-                    record["status"] = "evaluation failed"
-    if accelerator.is_main_process:
-        console.print(summary_table(records))
-        if suite.evaluation.enabled:
-            print_leaderboard(suite_dir)
-        console.print(f"results: {suite_dir}/  (leaderboard: python -m harness leaderboard {suite_dir}; "
-                      f"report: python -m harness report {suite_dir})")
-    failed = [r for r in records if r["status"] not in (results.STATUS_COMPLETED, "skipped")]
-    return 1 if failed else 0
+    outcome = pipeline.run_suite(suite, args.results, data_dir=args.data_dir, only=args.only, force=args.force,
+                                 console=console)
+    if outcome.writes_results:
+        from harness.progress import summary_table
 
-
-class _Evaluation:
-    """Evaluates runs right after training; the session (evaluator, test features) is built once."""
-
-    def __init__(self, suite: Suite, dataset: Any, accelerator: Any, suite_dir: Path) -> None:
-        self.suite, self.dataset, self.accelerator, self.suite_dir = suite, dataset, accelerator, suite_dir
-        self.session = None
-
-    def evaluate(self, run: RunSpec) -> tuple[dict[str, Any], list[str]]:
-        from harness.evaluation.runner import evaluate_reference, evaluate_run
-        from harness.evaluation.session import EvaluationSession
-
-        if self.session is None:
-            self.session = EvaluationSession(self.suite.evaluation, self.dataset, self.accelerator)
-            evaluate_reference(self.suite_dir, self.session)
-        return evaluate_run(self.suite_dir / run.id, self.session)
-
-
-def _plan(runs: list[RunSpec], suite_dir: Path, force: bool) -> tuple[list[RunSpec], list[RunSpec]]:
-    """Split runs into (to train, already complete); refuse to overwrite a different configuration."""
-    to_train, skipped, conflicts = [], [], []
-    for run in runs:
-        record_path = suite_dir / run.id / "run.json"
-        if force or not record_path.exists():
-            to_train.append(run)
-            continue
-        try:
-            record = results.read_json(record_path)
-        except ValueError:
-            to_train.append(run)  # unreadable record: the run never finished
-            continue
-        if record.get("config_hash") != run.config_hash:
-            conflicts.append(f"{record_path.parent}: trained with another configuration "
-                             f"(hash {record.get('config_hash')}, suite now gives {run.config_hash})")
-        elif record.get("status") == results.STATUS_COMPLETED:
-            skipped.append(run)
-        else:
-            to_train.append(run)
-    if conflicts:
-        raise HarnessError("\n".join(conflicts) + "\nuse --force to retrain them, or --results DIR to keep both",
-                           exit_code=2)
-    return to_train, skipped
-
-
-def _one_line(record: dict[str, Any]) -> str:
-    if record["status"] != results.STATUS_COMPLETED:
-        return f"[red]{record['status']}[/] {record['id']}: {record.get('error', '')}"
-    losses = " ".join(f"{k} {v:.4g}" for k, v in record["final_losses"].items())
-    return (f"[green]done[/] {record['id']}: {record['epochs_completed']} epochs in {record['train_seconds']:.1f}s "
-            f"({record['images_per_second']:,.0f} img/s), {losses}")
+        console.print(summary_table(outcome.outcomes))
+        if outcome.evaluated:
+            print_leaderboard(pipeline.leaderboard(outcome.folder.dir))
+        console.print(f"results: {outcome.folder.dir}/  (leaderboard: python -m harness leaderboard "
+                      f"{outcome.folder.dir}; report: python -m harness report {outcome.folder.dir})")
+    return outcome.exit_code
 
 
 def run_table(suite: Suite, runs: list[RunSpec]) -> Table:
     table = Table(title=f"{suite.name}: {len(runs)} runs on {suite.info.dataset} "
-                        f"(mixed precision: {suite.info.mixed_precision})", title_justify="left")
+                        f"(mixed precision: {suite.mixed_precision}, from {suite.mixed_precision_source})",
+                  title_justify="left")
     table.add_column("id", no_wrap=True)
     for column in ("model", "seed", "epochs", "batch", "images", "options (non-default)"):
         table.add_column(column)

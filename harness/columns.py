@@ -1,7 +1,9 @@
-"""What every result column means, in one place: label, better direction, unit, precision.
+"""What a result column means: label, better direction, unit, display precision.
 
-The leaderboard, the charts and the claims all read this table, so a metric's direction
-(lower or higher is better) is never decided in two places.
+Metrics declare their own columns (harness/metrics/*.py); this module adds the columns every
+run has (training time, throughput, parameters) and gives the leaderboard, the charts and the
+claims one view of all of them. A column nobody declared (e.g. a metric's wall time) is still
+shown and aggregated, with its name as label and no direction: nothing is dropped.
 """
 
 from dataclasses import dataclass
@@ -19,6 +21,9 @@ class Column:
     better: Literal["lower", "higher"] | None  # None: not a score (e.g. parameters)
     unit: str = ""
     digits: int = 3  # significant digits when displayed
+    leaderboard: bool = False  # shown by default in the leaderboard
+    chart: bool = False  # gets a chart of its own in the report
+    numeric: bool = True  # False: a label such as the reconstruction method, never averaged
 
     @property
     def arrow(self) -> str:
@@ -30,24 +35,35 @@ class Column:
         return f"{self.label}{unit}"
 
 
-COLUMNS: dict[str, Column] = {c.name: c for c in [
-    Column("fid", "FID", "lower", digits=4),
-    Column("kid_mean", "KID", "lower", digits=3),
-    Column("precision", "precision", "higher"),
-    Column("recall", "recall", "higher"),
-    Column("density", "density", "higher"),
-    Column("coverage", "coverage", "higher"),
-    Column("classes_covered", "classes covered", "higher", digits=2),
-    Column("class_kl", "class KL", "lower", "nats"),
-    Column("classifier_score", "classifier score", "higher"),
-    Column("reconstruction_mse", "reconstruction MSE", "lower", digits=3),
-    Column("reconstruction_seconds", "reconstruction time", "lower", "s"),
-    Column("elbo", "ELBO", "higher", "nats", digits=4),
-    Column("iwae", "IWAE bound", "higher", "nats", digits=4),
-    Column("train_seconds", "training time", "lower", "s", digits=3),
+# Columns every run has, from its run record.
+RUN_COLUMNS = (
+    Column("train_seconds", "training time", "lower", "s", digits=3, leaderboard=True),
     Column("images_per_second", "throughput", "higher", "img/s", digits=3),
-    Column("parameters", "parameters", None, digits=3),
-]}
+    Column("parameters", "parameters", None, digits=3, leaderboard=True),
+)
 
-# The leaderboard's default columns, in order.
-KEY_METRICS = ["fid", "kid_mean", "precision", "recall", "reconstruction_mse", "elbo", "iwae", "train_seconds", "parameters"]
+
+def all_columns() -> dict[str, Column]:
+    """Every declared column: the registered metrics' (in registration order), then the run columns."""
+    from harness.metrics import METRICS
+
+    columns = [c for name in METRICS for c in METRICS.get(name).columns]
+    return {c.name: c for c in [*columns, *RUN_COLUMNS]}
+
+
+def column(name: str) -> Column:
+    """The declared column `name`, or a plain one (its name as label, no direction) for any other."""
+    return all_columns().get(name) or Column(name, name.replace("_", " "), None)
+
+
+def leaderboard_columns() -> list[str]:
+    return [c.name for c in all_columns().values() if c.leaderboard]
+
+
+def chart_columns() -> list[str]:
+    return [c.name for c in all_columns().values() if c.chart]
+
+
+def scored_columns() -> list[str]:
+    """Columns with a better direction: what claims and sorting may use."""
+    return [c.name for c in all_columns().values() if c.better]

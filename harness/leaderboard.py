@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 from rich.table import Table
 
-from harness.columns import COLUMNS, INTERVAL_KIND, NOT_APPLICABLE, Column
+from harness.columns import INTERVAL_KIND, NOT_APPLICABLE, Column, column
 
 FORMATS = ("md", "csv", "latex", "json")
 MISSING = "–"  # no completed run gave a value (see the status column)
@@ -24,10 +24,10 @@ def format_cell(row: pd.Series, metric: str) -> str:
         return NOT_APPLICABLE
     if not _is_number(mean):
         return MISSING
-    column = COLUMNS[metric]
-    text = _number(mean, column)
+    declared = column(metric)
+    text = _number(mean, declared)
     ci = row.get(f"{metric}_ci")
-    return f"{text} ± {_number(ci, column, interval=True)}" if _is_number(ci) else text
+    return f"{text} ± {_number(ci, declared, interval=True)}" if _is_number(ci) else text
 
 
 def _number(value: float, column: Column, interval: bool = False) -> str:
@@ -39,11 +39,11 @@ def _number(value: float, column: Column, interval: bool = False) -> str:
 
 def best_configurations(agg: pd.DataFrame, metric: str) -> set[str]:
     """Configurations holding the best mean of `metric` (none for columns without a direction)."""
-    column = COLUMNS[metric]
+    better = column(metric).better
     numbers = pd.to_numeric(agg[metric].where(agg[metric] != NOT_APPLICABLE), errors="coerce")
-    if column.better is None or numbers.isna().all():
+    if better is None or numbers.isna().all():
         return set()
-    best = numbers.min() if column.better == "lower" else numbers.max()
+    best = numbers.min() if better == "lower" else numbers.max()
     return set(agg.loc[numbers == best, "configuration"])
 
 
@@ -51,10 +51,10 @@ def sort_frame(agg: pd.DataFrame, metric: str | None) -> pd.DataFrame:
     """Best first by `metric`; configurations without a number for it go last."""
     if metric is None:
         return agg
-    if metric not in COLUMNS or metric not in agg:
-        raise ValueError(f"cannot sort by {metric!r}; metrics here: {', '.join(m for m in COLUMNS if m in agg)}")
+    if metric not in agg:
+        raise ValueError(f"cannot sort by {metric!r}: no such column here")
     numbers = pd.to_numeric(agg[metric].where(agg[metric] != NOT_APPLICABLE), errors="coerce")
-    ascending = COLUMNS[metric].better != "higher"
+    ascending = column(metric).better != "higher"
     order = numbers.sort_values(ascending=ascending, na_position="last", kind="stable").index
     return agg.loc[order].reset_index(drop=True)
 
@@ -67,8 +67,8 @@ def text_frame(agg: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
         "status": [_status(row) for _, row in agg.iterrows()],
     })
     for metric in metrics:
-        column = COLUMNS[metric]
-        table[f"{column.title} {column.arrow}".strip()] = [format_cell(row, metric) for _, row in agg.iterrows()]
+        declared = column(metric)
+        table[f"{declared.title} {declared.arrow}".strip()] = [format_cell(row, metric) for _, row in agg.iterrows()]
     return table
 
 

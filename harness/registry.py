@@ -1,7 +1,9 @@
-"""A tiny name -> object registry, so a new model family or dataset is one new module.
+"""A tiny name -> object registry, so a new model, metric or dataset is one new module.
 
 Modelled on lm-evaluation-harness's registry: modules register themselves with a
-decorator at import time, and the CLI / suite validation look names up here.
+decorator at import time, and suite validation, the CLI and the leaderboard look names up
+here. Registries are imported by the light commands (`validate`, `leaderboard`), so the
+modules that register into them keep torch out of their top-level imports.
 """
 
 from collections.abc import Callable, Iterator
@@ -24,6 +26,10 @@ class Registry(Generic[T]):
 
         return add
 
+    def remove(self, name: str) -> None:
+        """Forget `name` (tests that register their own entries clean up with this)."""
+        self._entries.pop(name, None)
+
     def get(self, name: str) -> T:
         try:
             return self._entries[name]
@@ -32,10 +38,12 @@ class Registry(Generic[T]):
             raise KeyError(f"unknown {self.kind} {name!r}; known: {known}") from None
 
     def names(self) -> list[str]:
+        """Sorted names, for messages."""
         return sorted(self._entries)
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.names())
+        """Names in registration order (the order built-ins are listed and shown in)."""
+        return iter(list(self._entries))

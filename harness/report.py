@@ -10,29 +10,25 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
-from harness import charts, results
+from harness import charts
 from harness.aggregate import aggregate, load_runs
 from harness.claims import judge
-from harness.columns import COLUMNS, INTERVAL_KIND, KEY_METRICS
-from harness.datasets import load_dataset
+from harness.columns import INTERVAL_KIND, chart_columns, column, leaderboard_columns
 from harness.images import image_grid
 from harness.leaderboard import export, sort_frame
+from harness.store import STATUS_COMPLETED, ResultsFileError, SuiteFolder, write_text
 from harness.suite import load_suite
 
-REPORT_DIGITS = 16  # test digits in the reconstruction figure
-INTERPOLATION_STEPS = 10
-HISTOGRAM_SAMPLES = 2000
-CHART_METRICS = ["fid", "kid_mean", "precision", "recall", "coverage", "reconstruction_mse", "elbo", "iwae"]
 
+def build_report(suite_folder: SuiteFolder, log=print) -> Path:
+    """Write report.md, report.html and charts/*.png into the suite's folder; return the HTML path.
 
-def build_report(suite_dir: Path, data_dir: Path | None = None, log=print) -> Path:
-    """Write report.md, report.html and charts/*.png into `suite_dir`; return the HTML path."""
-    suite = load_suite(suite_dir / "suite.toml")
-    runs = load_runs(suite_dir)
+    Everything comes from the results store: no weights and no dataset are needed.
+    """
+    suite = load_suite(suite_folder.suite_toml)
+    runs = load_runs(suite_folder)
     agg = sort_frame(aggregate(runs), "fid" if "fid" in runs else None)
-    chart_dir = suite_dir / "charts"
     figures: list[tuple[str, str, Path]] = []  # (section, caption, path)
 
     def add(section: str, caption: str, path: Path | None) -> None:
@@ -40,42 +36,47 @@ def build_report(suite_dir: Path, data_dir: Path | None = None, log=print) -> Pa
             figures.append((section, caption, path))
             log(f"chart {path.name}")
 
-    for metric in CHART_METRICS:
-        add("Metrics", f"{COLUMNS[metric].title}: every seed and the mean with its interval",
-            charts.metric_chart(runs, agg, metric, chart_dir / f"metric_{metric}.png"))
+    for metric in chart_columns():
+        add("Metrics", f"{column(metric).title}: every seed and the mean with its interval",
+            charts.metric_chart(runs, agg, metric, suite_folder.chart(f"metric_{metric}")))
     add("Training", "losses per epoch (line: mean over seeds, band: range)",
-        charts.training_curves(suite_dir, runs, chart_dir / "training_curves.png"))
+        charts.training_curves(suite_folder, runs, suite_folder.chart("training_curves")))
     add("Cost", "FID against training time and parameters, one point per run",
-        charts.quality_against_cost(runs, chart_dir / "quality_vs_cost.png"))
+        charts.quality_against_cost(runs, suite_folder.chart("quality_vs_cost")))
     add("Samples", "8x8 samples of each configuration from the same latent batch",
-        charts.sample_grids(suite_dir, runs, chart_dir / "samples.png"))
-    for section, caption, path in _model_figures(suite, suite_dir, runs, chart_dir, data_dir):
+        charts.sample_grids(suite_folder, runs, suite_folder.chart("samples")))
+    for section, caption, path in _model_figures(suite, suite_folder, runs):
         add(section, caption, path)
 
-    context = _context(suite, suite_dir, runs)
+    context = _context(suite, suite_folder, runs)
     claims = [judge(claim, runs) for claim in suite.claims]
-    metrics = [m for m in KEY_METRICS if m in agg]
+    metrics = [m for m in leaderboard_columns() if m in agg]
     leaderboard_md = export(agg, metrics, "md")
-    markdown = _markdown(context, leaderboard_md, claims, figures, suite_dir)
-    results.write_text(suite_dir / "report.md", markdown)
-    results.write_text(suite_dir / "leaderboard.md", leaderboard_md + "\n")
-    results.write_text(suite_dir / "leaderboard.csv", export(agg, metrics, "csv"))
-    page = _html(context, agg, metrics, claims, figures)
-    results.write_text(suite_dir / "report.html", page)
-    return suite_dir / "report.html"
+    markdown = _markdown(context, leaderboard_md, claims, figures, suite_folder.dir)
+    write_text(suite_folder.report_md, markdown)
+    write_text(suite_folder.leaderboard_md, leaderboard_md + "\n")
+    write_text(suite_folder.leaderboard_csv, export(agg, metrics, "csv"))
+    write_text(suite_folder.report_html, _html(context, agg, metrics, claims, figures))
+    return suite_folder.report_html
 
 
 # -- what was run --------------------------------------------------------------------------
 
 
-def _context(suite: Any, suite_dir: Path, runs: pd.DataFrame) -> dict[str, Any]:
-    records = [results.read_json(suite_dir / i / "run.json") for i in runs["id"] if (suite_dir / i / "run.json").exists()]
-    first = records[0] if records else {}
-    evaluation_seconds = sum(
-        results.read_json(suite_dir / i / "metrics_row.json").get("evaluation_seconds", 0)
-        for i in runs["id"] if (suite_dir / i / "metrics_row.json").exists()
-    )
-    reference = suite_dir / "reference" / "metrics.json"
+def _context(suite: Any, suite_folder: SuiteFolder, runs: pd.DataFrame) -> dict[str, Any]:
+    records = []
+    evaluation_seconds = 0.0
+    for run_id in runs["id"]:
+        run = suite_folder.run(run_id)
+        try:
+            if run.has_record():
+                records.append(run.read_record())
+            if run.is_evaluated():
+                evaluation_seconds += run.read_metrics_row().evaluation_seconds or 0
+        except ResultsFileError:
+            continue  # shown as "unreadable" in the runs table already
+    first = records[0] if records else None
+    reference = suite_folder.read_reference()
     return {
         "suite": suite.info.name,
         "description": suite.info.description,
@@ -84,80 +85,56 @@ def _context(suite: Any, suite_dir: Path, runs: pd.DataFrame) -> dict[str, Any]:
         "seeds_present": ", ".join(map(str, sorted(runs["seed"].unique()))),
         "runs": f"{len(runs)} runs, {len(runs.groupby('configuration'))} configurations; "
                 + ", ".join(f"{s}: {n}" for s, n in runs["status"].value_counts().items()),
-        "hardware": f"{first.get('device', '?')} x {first.get('num_processes', '?')} process(es) "
-                    f"({first.get('distributed_type', '?')}), mixed precision {first.get('mixed_precision', '?')}, "
-                    f"{platform.processor() or platform.machine()}",
-        "versions": ", ".join(f"{k} {v}" for k, v in first.get("versions", {}).items()),
-        "git commit": ", ".join(sorted({str(r.get("git_commit")) for r in records})),
+        "hardware": (f"{first.device} x {first.num_processes} process(es) ({first.distributed_type}), "
+                     f"mixed precision {first.mixed_precision}, " if first else "")
+                    + f"{platform.processor() or platform.machine()}",
+        "versions": ", ".join(f"{k} {v}" for k, v in first.versions.items()) if first else "",
+        "git commit": ", ".join(sorted({str(r.git_commit) for r in records})),
         "evaluator": ", ".join(sorted({str(v) for v in runs.get("evaluator_sha256", pd.Series()).dropna()})) or "none",
-        "wall time": f"training {sum(r.get('total_seconds', 0) for r in records) / 60:.1f} min, "
+        "wall time": f"training {sum(r.total_seconds or 0 for r in records) / 60:.1f} min, "
                      f"evaluation {evaluation_seconds / 60:.1f} min",
-        "reference": results.read_json(reference)["values"] if reference.exists() else None,
+        "reference": reference.values if reference else None,
     }
 
 
-# -- figures that need the trained models --------------------------------------------------
+# -- figures made at evaluation --------------------------------------------------------------
 
 
-def _model_figures(suite: Any, suite_dir: Path, runs: pd.DataFrame, chart_dir: Path, data_dir: Path | None):
-    from harness.evaluation.evaluator import load_evaluator
-    from harness.evaluation.runner import load_trained_model
-    from harness.metrics.reconstruction import invert, prior_sample
-    from harness.models.base import Decodes, Encodes
-
-    completed = runs[runs["status"] == results.STATUS_COMPLETED].sort_values("seed")
-    # Committed reference results carry no weights: those runs simply have no model figures.
-    completed = completed[[(suite_dir / i / "weights.safetensors").exists() for i in completed["id"]]]
-    if completed.empty:
-        return []
-    dataset = load_dataset(suite.info.dataset, data_dir)
-    device = torch.device("cpu")
-    digits = dataset.test_images[:REPORT_DIGITS].float() / 255
-    models = []
+def _model_figures(suite: Any, suite_folder: SuiteFolder, runs: pd.DataFrame) -> list[tuple[str, str, Path]]:
+    """Reconstructions, interpolations and class histograms of the first evaluated seed of each configuration."""
+    completed = runs[runs["status"] == STATUS_COMPLETED].sort_values("seed")
+    models = []  # (label, figures)
     for configuration, group in completed.groupby("configuration", sort=False):
-        model, _ = load_trained_model(suite_dir / group["id"].iloc[0], dataset, device)
-        models.append((f"{configuration} (seed {group['seed'].iloc[0]})", model))
-
-    evaluator, _ = load_evaluator(suite.info.dataset)
-    reconstructions = [("test digits", image_grid(digits, rows=1))]
-    interpolations = []
-    histograms = {}
+        for run_id, seed in zip(group["id"], group["seed"]):
+            stored = suite_folder.run(run_id).read_figures()
+            if stored is not None:
+                models.append((f"{configuration} (seed {seed})", stored))
+                break
+    if not models:
+        return []  # e.g. reference results committed without figures, or evaluation disabled
     c = suite.evaluation
-    for label, model in models:
-        for net in model.networks.values():
-            net.requires_grad_(False)
-        if isinstance(model, Encodes):
-            with torch.no_grad():
-                rebuilt = model.decode(model.encode(digits)[0])
-            reconstructions.append((f"{label}: decoded encoder mean", image_grid(rebuilt, rows=1)))
-        elif isinstance(model, Decodes):
-            latents, _ = invert(model, digits, c.inversion_steps, c.inversion_restarts, c.inversion_lr,
-                                torch.Generator().manual_seed(0))
-            with torch.no_grad():
-                rebuilt = model.decode(latents)
-            reconstructions.append((f"{label}: latent inversion", image_grid(rebuilt, rows=1)))
-        if isinstance(model, Decodes):
-            generator = torch.Generator().manual_seed(0)
-            ends = prior_sample(model, 8, generator).reshape(2, 4, -1)  # 4 pairs of latents
-            weights = torch.linspace(0, 1, INTERPOLATION_STEPS)[None, :, None]
-            path = ends[0][:, None, :] * (1 - weights) + ends[1][:, None, :] * weights  # (4, steps, d)
-            with torch.no_grad():
-                frames = model.decode(path.reshape(-1, model.latent_dim))
-            interpolations.append((label, image_grid(frames, rows=4)))
-        with torch.no_grad():
-            samples = model.sample(HISTOGRAM_SAMPLES, generator=torch.Generator().manual_seed(0))
-            predicted = evaluator.logits(samples).argmax(1)
-        histograms[label] = np.bincount(predicted.numpy(), minlength=dataset.spec.num_classes) / HISTOGRAM_SAMPLES
-    reference = np.bincount(dataset.test_labels.numpy(), minlength=dataset.spec.num_classes) / len(dataset.test_labels)
-    figures = [("Reconstruction", f"the first {REPORT_DIGITS} test digits and each model's reconstruction "
-                f"(GAN: {c.inversion_steps} Adam steps x {c.inversion_restarts} restarts)",
-                charts.image_panels(reconstructions, chart_dir / "reconstructions.png", "reconstructions"))]
+    figures = []
+    reconstructions = [(label, stored) for label, stored in models if "reconstructions" in stored]
+    if reconstructions:
+        originals = reconstructions[0][1]["reconstruction_originals"]
+        panels = [("test images", image_grid(originals, rows=1))]
+        panels += [(label, image_grid(stored["reconstructions"], rows=1)) for label, stored in reconstructions]
+        figures.append(("Reconstruction", f"the first {len(originals)} test images and each model's reconstruction "
+                        f"(decoded encoder mean; GAN: latent inversion, {c.inversion_steps} Adam steps x "
+                        f"{c.inversion_restarts} restarts)",
+                        charts.image_panels(panels, suite_folder.chart("reconstructions"), "reconstructions")))
+    interpolations = [(label, image_grid(stored["interpolations"], rows=4))
+                      for label, stored in models if "interpolations" in stored]
     if interpolations:
         figures.append(("Latent space", "straight lines between 4 pairs of prior latents, decoded",
-                        charts.image_panels(interpolations, chart_dir / "interpolations.png", "latent interpolations",
-                                            columns=min(2, len(interpolations)))))
-    figures.append(("Mode coverage", f"evaluator's predicted classes of {HISTOGRAM_SAMPLES} samples per model",
-                    charts.class_histograms(histograms, reference, chart_dir / "class_histograms.png")))
+                        charts.image_panels(interpolations, suite_folder.chart("interpolations"),
+                                            "latent interpolations", columns=min(2, len(interpolations)))))
+    histograms = {label: stored["class_share"].numpy() for label, stored in models if "class_share" in stored}
+    if histograms:
+        reference = next(stored["reference_class_share"].numpy() for _, stored in models if "class_share" in stored)
+        figures.append(("Mode coverage", f"evaluator's predicted classes of {c.num_samples} samples per model",
+                        charts.class_histograms(histograms, np.asarray(reference),
+                                                suite_folder.chart("class_histograms"))))
     return figures
 
 
@@ -167,7 +144,7 @@ def _model_figures(suite: Any, suite_dir: Path, runs: pd.DataFrame, chart_dir: P
 def _claims_rows(claims: list[dict[str, Any]]) -> list[list[str]]:
     rows = []
     for c in claims:
-        digits = COLUMNS[c["metric"]].digits
+        digits = column(c["metric"]).digits
 
         def number(value: float | None) -> str:
             return "–" if value is None else f"{value:.{digits}g}"
@@ -175,7 +152,7 @@ def _claims_rows(claims: list[dict[str, Any]]) -> list[list[str]]:
         advantage = number(c["advantage"])
         if c["advantage_ci"] is not None:
             advantage += f" ± {c['advantage_ci']:.2g}"
-        rows.append([c["text"], COLUMNS[c["metric"]].title,
+        rows.append([c["text"], column(c["metric"]).title,
                      f"{c['better']}: {number(c['better_mean'])} (n={c['better_n']})",
                      f"{c['than']}: {number(c['than_mean'])} (n={c['than_n']})",
                      advantage, f"**{c['verdict']}**: {c['reason']}"])
@@ -195,7 +172,7 @@ def _markdown(context: dict[str, Any], leaderboard: str, claims: list[dict[str, 
     if context["reference"]:
         floor = context["reference"]
         lines += ["Real-data floor (training images scored as if they were samples; a perfect model's score): "
-                  + ", ".join(f"{COLUMNS[k].label} {v:.4g}" for k, v in floor.items() if k in COLUMNS), ""]
+                  + ", ".join(f"{column(k).label} {v:.4g}" for k, v in floor.items() if isinstance(v, (int, float))), ""]
     if claims:
         lines += ["## Claims", "", "| " + " | ".join(CLAIM_HEADER) + " |", "|" + "---|" * len(CLAIM_HEADER)]
         lines += ["| " + " | ".join(row) + " |" for row in _claims_rows(claims)]
@@ -248,7 +225,8 @@ def _html(context: dict[str, Any], agg: pd.DataFrame, metrics: list[str], claims
         parts.append("<tr>" + "".join(cells) + "</tr>")
     parts.append("</table></div>")
     if context["reference"]:
-        floor = ", ".join(f"{COLUMNS[k].label} {v:.4g}" for k, v in context["reference"].items() if k in COLUMNS)
+        floor = ", ".join(f"{column(k).label} {v:.4g}" for k, v in context["reference"].items()
+                          if isinstance(v, (int, float)))
         parts.append(f"<p class='note'>Real-data floor (training images scored as samples): {e(floor)}</p>")
     if claims:
         parts.append("<h2>Claims</h2><div class='scroll'><table class='claims'><tr>"

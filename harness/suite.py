@@ -2,7 +2,7 @@
 
 Layout of a suite file (README.md, "Suite format", has the full reference):
 
-    [suite]            name, description, dataset, seeds, mixed_precision
+    [suite]            name, description, dataset, seeds, mixed_precision (optional)
     [defaults]         training keys for every run; [defaults.<model>] options per model family
     [matrix]           optional: key = [values], crossed into every run
     [[run]]            name, model, training keys, model options, optional [run.matrix]
@@ -28,7 +28,7 @@ from harness.errors import SuiteError
 from harness.claims import Claim
 from harness.evaluation.config import EvaluationConfig
 from harness.models import MODELS
-from harness.models.base import ModelConfig
+from harness.models.options import ModelOptions
 
 MixedPrecision = Literal["no", "fp16", "bf16"]
 _SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -41,7 +41,8 @@ class SuiteInfo(BaseModel):
     description: str = ""
     dataset: str
     seeds: list[int] = Field(min_length=1)
-    mixed_precision: MixedPrecision = "no"
+    mixed_precision: MixedPrecision | None = Field(
+        default=None, description="no | fp16 | bf16; when absent, `accelerate launch --mixed_precision` decides (else no)")
 
     @field_validator("dataset")
     @classmethod
@@ -89,7 +90,7 @@ class RunSpec:
     dataset: str
     mixed_precision: str
     training: TrainingConfig
-    model_config: ModelConfig
+    model_config: ModelOptions
     matrix: dict[str, Any] = field(default_factory=dict)
 
     def resolved_config(self) -> dict[str, Any]:
@@ -121,6 +122,8 @@ class Suite:
     runs: list[RunSpec]
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     claims: list[Claim] = field(default_factory=list)
+    mixed_precision: str = "no"  # what the runs train in, after the CLI, the suite and the launcher had their say
+    mixed_precision_source: str = "default"  # which of them decided
 
     @property
     def name(self) -> str:
@@ -143,8 +146,20 @@ class Suite:
         return chosen
 
 
-def load_suite(path: str | Path, mixed_precision: str | None = None) -> Suite:
-    """Read, validate and expand a suite file; raise SuiteError listing every problem."""
+def resolve_mixed_precision(option: str | None, suite: str | None, launcher: str | None) -> tuple[str, str]:
+    """(precision, who decided): `--mixed-precision` wins, then the suite, then `accelerate launch`, else fp32."""
+    for value, source in ((option, "--mixed-precision"), (suite, "suite"), (launcher, "accelerate launch")):
+        if value:
+            return value, source
+    return "no", "default"
+
+
+def load_suite(path: str | Path, mixed_precision: str | None = None, launcher_mixed_precision: str | None = None) -> Suite:
+    """Read, validate and expand a suite file; raise SuiteError listing every problem.
+
+    `mixed_precision` is the command line's override; `launcher_mixed_precision` what
+    `accelerate launch` was told (used only where the suite is silent).
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -156,17 +171,19 @@ def load_suite(path: str | Path, mixed_precision: str | None = None) -> Suite:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise SuiteError(str(path), [f"TOML syntax error: {err}"]) from None
-    return _Expander(path, raw, mixed_precision).expand()
+    return _Expander(path, raw, mixed_precision, launcher_mixed_precision).expand()
 
 
 class _Expander:
     """Validates a parsed suite and expands it, collecting problems instead of stopping at the first."""
 
-    def __init__(self, path: Path, raw: dict[str, Any], mixed_precision: str | None) -> None:
+    def __init__(self, path: Path, raw: dict[str, Any], mixed_precision: str | None, launcher: str | None) -> None:
         self.path = path
         self.raw = raw
         self.mixed_precision_override = mixed_precision
+        self.launcher_mixed_precision = launcher
         self.problems: list[str] = []
+        self.precision: tuple[str, str] = ("no", "default")
 
     def problem(self, key_path: str, message: str) -> None:
         self.problems.append(f"{key_path}: {message}" if key_path else message)
@@ -176,6 +193,9 @@ class _Expander:
             if key not in _TOP_LEVEL:
                 self.problem(key, _unknown_key_message(key, _TOP_LEVEL, " (top-level table)"))
         info = self._suite_info()
+        if info is not None:
+            self.precision = resolve_mixed_precision(self.mixed_precision_override, info.mixed_precision,
+                                                     self.launcher_mixed_precision)
         defaults_training, defaults_by_model = self._defaults()
         suite_matrix = self._matrix(self.raw.get("matrix", {}), "matrix")
         runs = self._runs(info, defaults_training, defaults_by_model, suite_matrix)
@@ -184,7 +204,8 @@ class _Expander:
         if self.problems:
             raise SuiteError(str(self.path), self.problems)
         assert info is not None and evaluation is not None
-        return Suite(path=self.path, info=info, runs=runs, evaluation=evaluation, claims=claims)
+        return Suite(path=self.path, info=info, runs=runs, evaluation=evaluation, claims=claims,
+                     mixed_precision=self.precision[0], mixed_precision_source=self.precision[1])
 
     def _claims(self, runs: list[RunSpec]) -> list[Claim]:
         tables = self.raw.get("claim", [])
@@ -211,8 +232,6 @@ class _Expander:
         if not isinstance(table, dict):
             self.problem("suite", "missing [suite] table (name, dataset, seeds)")
             return None
-        if self.mixed_precision_override is not None:
-            table = {**table, "mixed_precision": self.mixed_precision_override}
         return self._validate(SuiteInfo, table, "suite")
 
     def _evaluation(self) -> EvaluationConfig | None:
@@ -234,7 +253,7 @@ class _Expander:
                 training[key] = value
             elif key in MODELS and isinstance(value, dict):
                 by_model[key] = value
-                self._validate(MODELS.get(key).config_class, value, f"defaults.{key}")
+                self._validate(MODELS.get(key).options, value, f"defaults.{key}")
             else:
                 self.problem(
                     f"defaults.{key}",
@@ -317,7 +336,7 @@ class _Expander:
 
         Returns no runs once the file has a problem (all problems are still collected).
         """
-        config_class = MODELS.get(model).config_class
+        config_class = MODELS.get(model).options
         model_keys = set(config_class.model_fields)
         known = TRAINING_KEYS | model_keys
         for key in [k for k in options if k not in known]:
@@ -359,7 +378,7 @@ class _Expander:
                         model=model,
                         seed=seed,
                         dataset=info.dataset,
-                        mixed_precision=info.mixed_precision,
+                        mixed_precision=self.precision[0],
                         training=training,
                         model_config=model_config,
                         matrix=chosen,

@@ -1,40 +1,31 @@
-"""Train one expanded run through accelerate and leave its results on disk.
+"""Train one expanded run and leave its results in the store.
 
-One Accelerator per process is created by the caller and reused for every run of a suite;
-this module prepares the run's networks and optimizers, loops over epochs of sharded batches,
-and writes history, checkpoints, weights, a sample grid and the run record (main process only).
+The strategy (one per launch, reused for every run) owns the processes: it prepares the
+networks and optimizers, hands this process its share of batches and noise, averages losses
+over processes and says who writes. This module reads top to bottom: build the model, put the
+training split on the device, loop over epochs of steps, record each epoch, save the outputs.
 """
 
-import functools
 import math
-import shutil
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-import accelerate.optimizer
 import torch
-from accelerate import Accelerator
 from accelerate.utils import set_seed
-from safetensors.torch import save_file
 
-from harness.batches import ShardedBatches, ShardedNoise
 from harness.datasets import Dataset
 from harness.errors import HarnessError
-from harness.images import save_grid
-from harness.models import MODELS
+from harness.models import build_model
 from harness.models.base import GenerativeModel
 from harness.progress import TrainingProgress
-from harness import results
-from harness.results import RunPaths
+from harness.provenance import git_commit, library_versions
+from harness.sharding import ShardedBatches
+from harness.store import (STATUS_COMPLETED, STATUS_DIVERGED, STATUS_FAILED, STATUS_RUNNING, RunConfig, RunFolder,
+                           RunRecord, now)
+from harness.strategy import Strategy
 from harness.suite import RunSpec
-
-# accelerate's AcceleratedOptimizer.step asks importlib whether `lomo_optim` is installed on every
-# call (two find_spec lookups, ~0.15 ms): about 7 % of a VAE step on a CPU (docs/benchmarks.md).
-# Installed packages do not change during a run, so the answer is computed once.
-accelerate.optimizer.is_lomo_available = functools.cache(accelerate.optimizer.is_lomo_available)
 
 SAMPLE_GRID_SEED = 0  # every run draws its sample grid from the same latent batch
 SAMPLE_GRID_SIZE = 8
@@ -54,112 +45,84 @@ class EpochStats:
     overlapping_images: int
 
 
-def build_model(spec: RunSpec, dataset: Dataset) -> GenerativeModel:
-    return MODELS.get(spec.model)(spec.model_config, dataset.spec.image_shape)
-
-
-def train_run(
-    spec: RunSpec, suite_name: str, dataset: Dataset, accelerator: Accelerator, suite_dir: Path, progress: TrainingProgress
-) -> dict[str, Any]:
+def train_run(spec: RunSpec, suite_name: str, dataset: Dataset, strategy: Strategy, run: RunFolder,
+              progress: TrainingProgress) -> RunRecord:
     """Train `spec` to completion (or failure) and return its run record."""
-    paths = RunPaths(suite_dir, spec.id)
-    record: dict[str, Any] = {
-        "id": spec.id,
-        "name": spec.name,
-        "suite": suite_name,
-        "config_hash": spec.config_hash,
-        "status": results.STATUS_RUNNING,
-        "started_at": results.now(),
-        "finished_at": None,
-        "epochs": spec.training.epochs,
-        "epochs_completed": 0,
-        "device": str(accelerator.device),
-        "num_processes": accelerator.num_processes,
-        "distributed_type": str(accelerator.distributed_type.value),
-        "mixed_precision": accelerator.mixed_precision,
-        "versions": results.library_versions(),
-        "git_commit": results.git_commit(),
-    }
-    if accelerator.is_main_process:
-        if paths.dir.exists():  # a fresh start (or --force): nothing stale may mix in
-            shutil.rmtree(paths.dir)
-        paths.dir.mkdir(parents=True)
-        results.write_json(paths.config, {"id": spec.id, "name": spec.name, "suite": suite_name,
-                                          "config_hash": spec.config_hash, "matrix": spec.matrix,
-                                          **spec.resolved_config()})
-        results.write_json(paths.record, record)
-    accelerator.wait_for_everyone()
+    record = RunRecord(
+        id=spec.id, name=spec.name, suite=suite_name, config_hash=spec.config_hash, status=STATUS_RUNNING,
+        started_at=now(), epochs=spec.training.epochs, **strategy.describe(),
+        versions=library_versions(), git_commit=git_commit(),
+    )
+    if strategy.writes_results:
+        run.start_fresh()  # nothing stale from an earlier attempt may mix in
+        run.write_config(RunConfig(id=spec.id, name=spec.name, suite=suite_name, config_hash=spec.config_hash,
+                                   matrix=spec.matrix, **spec.resolved_config()))
+        run.write_record(record)
+    strategy.wait()
 
     started = time.perf_counter()
     try:
-        model = _train(spec, dataset, accelerator, paths, progress, record)
-        record["status"] = results.STATUS_COMPLETED
-        if accelerator.is_main_process:
-            _save_outputs(model, paths)
+        model = _train(spec, dataset, strategy, run, progress, record)
+        record.status = STATUS_COMPLETED
+        if strategy.writes_results:
+            run.write_weights(model.state_dict())
+            generator = torch.Generator().manual_seed(SAMPLE_GRID_SEED)
+            run.write_samples(model.sample(SAMPLE_GRID_SIZE**2, generator=generator), rows=SAMPLE_GRID_SIZE)
     except Diverged as err:
-        record["status"] = results.STATUS_DIVERGED
-        record["error"] = str(err)
+        record.status = STATUS_DIVERGED
+        record.error = str(err)
     except (Exception, KeyboardInterrupt) as err:
-        record["status"] = results.STATUS_FAILED
-        record["error"] = f"{type(err).__name__}: {err}" if not isinstance(err, KeyboardInterrupt) else "interrupted"
-        if accelerator.is_main_process:
-            results.write_text(paths.dir / "error.log", traceback.format_exc())
-        if isinstance(err, (KeyboardInterrupt, HarnessError)) or accelerator.num_processes > 1:
-            # Other processes cannot go on alone, and an interrupt means stop everything.
-            _finish_record(record, started, accelerator, paths)
+        record.status = STATUS_FAILED
+        record.error = f"{type(err).__name__}: {err}" if not isinstance(err, KeyboardInterrupt) else "interrupted"
+        if strategy.writes_results:
+            run.write_error_log(traceback.format_exc())
+        if isinstance(err, (KeyboardInterrupt, HarnessError)) or strategy.failure_stops_everyone:
+            # An interrupt means stop everything, and processes that train together cannot go on alone.
+            _finish_record(record, started, strategy, run)
             raise
     finally:
-        accelerator.free_memory()  # drop this run's prepared objects before the next run
-    _finish_record(record, started, accelerator, paths)
-    accelerator.wait_for_everyone()  # the main process's weights are on disk before anyone evaluates them
+        strategy.end_run()  # drop this run's prepared objects before the next run
+    _finish_record(record, started, strategy, run)
+    strategy.wait()  # the weights are on disk before anyone evaluates them
     return record
 
 
-def _finish_record(record: dict[str, Any], started: float, accelerator: Accelerator, paths: RunPaths) -> None:
-    record["finished_at"] = results.now()
-    record["total_seconds"] = round(time.perf_counter() - started, 3)
-    if accelerator.is_main_process:
-        results.write_json(paths.record, record)
+def _finish_record(record: RunRecord, started: float, strategy: Strategy, run: RunFolder) -> None:
+    record.finished_at = now()
+    record.total_seconds = round(time.perf_counter() - started, 3)
+    if strategy.writes_results:
+        run.write_record(record)
 
 
-def _train(
-    spec: RunSpec, dataset: Dataset, accelerator: Accelerator, paths: RunPaths, progress: TrainingProgress,
-    record: dict[str, Any],
-) -> GenerativeModel:
+def _train(spec: RunSpec, dataset: Dataset, strategy: Strategy, run: RunFolder, progress: TrainingProgress,
+           record: RunRecord) -> GenerativeModel:
     set_seed(spec.seed)  # identical initial weights on every process and every rerun
-    model = build_model(spec, dataset)
+    model = build_model(spec.model, spec.model_config, dataset.spec.image_shape)
     counts = model.parameter_counts()
-    record["parameters"] = {**counts, "total": sum(counts.values())}
-    _prepare(model, accelerator)
+    record.parameters = {**counts, "total": sum(counts.values())}
+    strategy.prepare(model)
 
     images = dataset.train_images
     if spec.training.train_subset is not None:
         images = images[: spec.training.train_subset]
-    # The whole split lives on the training device as uint8; batches are index slices.
-    train_images = images.reshape(images.shape[0], -1).to(accelerator.device)
-    try:
-        batches = ShardedBatches(
-            len(train_images), spec.training.batch_size, accelerator.process_index, accelerator.num_processes, spec.seed
-        )
-    except ValueError as err:
-        raise HarnessError(f"run {spec.id}: {err}; change batch_size or the number of processes") from None
+    # The whole split lives on the training device as uint8 (N, C, H, W); batches are index slices.
+    train_images = images.to(strategy.device)
+    batches = strategy.batches(len(train_images), spec.training.batch_size, spec.seed)
 
     epochs = spec.training.epochs
     progress.start_run(spec.id, epochs * batches.steps_per_epoch)
     train_seconds = 0.0
     for epoch in range(epochs):
-        stats = _train_epoch(model, spec, epoch, train_images, batches, accelerator, progress)
+        stats = _train_epoch(model, spec, epoch, train_images, batches, strategy, progress, record)
         train_seconds += stats.seconds
-        _save_checkpoint(accelerator, paths, epoch, (epoch + 1) * batches.steps_per_epoch)
-        record.update(
-            epochs_completed=epoch + 1,
-            steps=(epoch + 1) * batches.steps_per_epoch,
-            train_seconds=round(train_seconds, 3),
-            images_per_second=round(batches.global_batch * batches.steps_per_epoch * (epoch + 1) / train_seconds, 1),
-            final_losses=stats.losses,
-        )
-        if accelerator.is_main_process:
-            results.append_jsonl(paths.history, {
+        _save_checkpoint(strategy, run, epoch, (epoch + 1) * batches.steps_per_epoch)
+        record.epochs_completed = epoch + 1
+        record.steps = (epoch + 1) * batches.steps_per_epoch
+        record.train_seconds = round(train_seconds, 3)
+        record.images_per_second = round(batches.global_batch * batches.steps_per_epoch * (epoch + 1) / train_seconds, 1)
+        record.final_losses = stats.losses
+        if strategy.writes_results:
+            run.append_history({
                 "epoch": epoch + 1,
                 **stats.losses,
                 "images_per_second": round(stats.images_per_second, 1),
@@ -168,48 +131,29 @@ def _train(
                 "images_per_process": stats.images_per_process,
                 "overlapping_images": stats.overlapping_images,
             })
-            results.write_json(paths.record, record)
+            run.write_record(record)
         progress.epoch_done(spec.id, epoch, epochs, stats.losses, stats.images_per_second)
         if stats.overlapping_images:
             raise RuntimeError(f"processes trained on {stats.overlapping_images} shared images in epoch {epoch + 1}")
-    record["replicas_identical"] = _replicas_identical(model, accelerator)
+    record.replicas_identical = strategy.replicas_identical(model)
     return model
 
 
-def _replicas_identical(model: GenerativeModel, accelerator: Accelerator) -> bool:
-    """Whether every process ended with the same weights (DDP's promise, checked, not assumed)."""
-    fingerprint = torch.stack([p.detach().double().sum() for n in model.networks for p in model.net(n).parameters()])
-    gathered = accelerator.gather(fingerprint[None].to(accelerator.device))
-    return bool((gathered == gathered[0]).all())
-
-
-def _prepare(model: GenerativeModel, accelerator: Accelerator) -> None:
-    """Pass every network and optimizer through accelerator.prepare (DDP, devices, precision)."""
-    net_names, opt_names = list(model.networks), list(model.optimizers)
-    prepared = accelerator.prepare(*model.networks.values(), *model.optimizers.values())
-    prepared = prepared if isinstance(prepared, tuple) else (prepared,)
-    model.networks = dict(zip(net_names, prepared[: len(net_names)]))
-    model.optimizers = dict(zip(opt_names, prepared[len(net_names) :]))
-
-
-def _train_epoch(
-    model: GenerativeModel,
-    spec: RunSpec,
-    epoch: int,
-    train_images: torch.Tensor,
-    batches: ShardedBatches,
-    accelerator: Accelerator,
-    progress: TrainingProgress,
-) -> EpochStats:
-    device = accelerator.device
-    indices = batches.epoch_indices(epoch).to(device)
-    noise = ShardedNoise(spec.seed, epoch, batches.global_batch, accelerator.process_index, accelerator.num_processes, device)
+def _train_epoch(model: GenerativeModel, spec: RunSpec, epoch: int, train_images: torch.Tensor,
+                 batches: ShardedBatches, strategy: Strategy, progress: TrainingProgress,
+                 record: RunRecord) -> EpochStats:
+    indices = batches.epoch_indices(epoch).to(strategy.device)
+    noise = strategy.noise(spec.seed, epoch, batches.global_batch)
     sums: dict[str, torch.Tensor] = {}
     steps_before = epoch * batches.steps_per_epoch
+    remove_hooks = _observe_forward_dtypes(model, record) if epoch == 0 else None
     started = time.perf_counter()
     for step in range(batches.steps_per_epoch):
         x = train_images[indices[step]].float().div_(255)
-        losses = model.train_step(x, noise, accelerator.backward)
+        losses = model.train_step(x, noise, strategy.backward)
+        if remove_hooks is not None:  # the hooks saw the first step
+            remove_hooks()
+            remove_hooks = None
         for name, value in losses.items():
             sums[name] = sums[name] + value if name in sums else value.clone()
         if (step + 1) % UPDATE_EVERY_STEPS == 0:
@@ -223,15 +167,33 @@ def _train_epoch(
     # Mean losses over the epoch and over processes.
     names = list(sums)
     stacked = torch.stack([sums[n].float() for n in names]) / batches.steps_per_epoch
-    means = accelerator.reduce(stacked, reduction="mean").tolist()
-    epoch_losses = dict(zip(names, means))
+    epoch_losses = dict(zip(names, strategy.mean(stacked).tolist()))
     _check_finite(epoch_losses, epoch, batches.steps_per_epoch - 1)
-    # Verify data parallelism really split the data: gather every process's indices.
-    all_indices = accelerator.gather(indices.flatten().contiguous())
-    per_process = [int(indices.numel())] * accelerator.num_processes
-    overlap = int(all_indices.numel() - torch.unique(all_indices).numel())
+    # Verify the strategy really split the data: every process's indices, compared.
+    per_process, overlap = strategy.check_split(indices)
     images_per_second = batches.global_batch * batches.steps_per_epoch / seconds
     return EpochStats(epoch_losses, images_per_second, seconds, per_process, overlap)
+
+
+def _observe_forward_dtypes(model: GenerativeModel, record: RunRecord) -> Callable[[], None]:
+    """Record the dtype each network's forward pass produced in the first step (the precision that
+    really ran, not the one asked for). Returns a callable that removes the hooks."""
+    observed: dict[str, str] = {}
+
+    def hook(name: str):
+        def seen(module: torch.nn.Module, args: object, output: object) -> None:
+            if isinstance(output, torch.Tensor):
+                observed.setdefault(name, str(output.dtype).removeprefix("torch."))
+        return seen
+
+    handles = [network.register_forward_hook(hook(name)) for name, network in model.networks.items()]
+
+    def remove() -> None:
+        for handle in handles:
+            handle.remove()
+        record.forward_dtypes = observed
+
+    return remove
 
 
 def _check_finite(losses: dict[str, float], epoch: int, step: int) -> None:
@@ -240,25 +202,13 @@ def _check_finite(losses: dict[str, float], epoch: int, step: int) -> None:
         raise Diverged(f"loss became non-finite at epoch {epoch + 1}, step {step + 1}: {bad}")
 
 
-def _save_checkpoint(accelerator: Accelerator, paths: RunPaths, epoch: int, step: int) -> None:
+def _save_checkpoint(strategy: Strategy, run: RunFolder, epoch: int, step: int) -> None:
     """Complete end-of-epoch state (models, optimizers, RNG states, epoch), swapped in atomically."""
-    staging = paths.dir / "checkpoint.tmp"
-    if accelerator.is_main_process and staging.exists():
-        shutil.rmtree(staging)
-    accelerator.wait_for_everyone()
-    accelerator.save_state(str(staging))
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        results.write_json(staging / "trainer_state.json", {"epochs_completed": epoch + 1, "global_step": step})
-        previous = paths.dir / "checkpoint.old"
-        if paths.checkpoint.exists():
-            paths.checkpoint.rename(previous)
-        staging.rename(paths.checkpoint)
-        shutil.rmtree(previous, ignore_errors=True)
-    accelerator.wait_for_everyone()
-
-
-def _save_outputs(model: GenerativeModel, paths: RunPaths) -> None:
-    results.atomic_write(paths.weights, lambda tmp: save_file(model.state_dict(), str(tmp)))
-    generator = torch.Generator().manual_seed(SAMPLE_GRID_SEED)
-    save_grid(model.sample(SAMPLE_GRID_SIZE**2, generator=generator), paths.samples, rows=SAMPLE_GRID_SIZE)
+    if strategy.writes_results:
+        run.clear_checkpoint_staging()
+    strategy.wait()
+    strategy.save_checkpoint(run.checkpoint_staging)
+    strategy.wait()
+    if strategy.writes_results:
+        run.commit_checkpoint(epochs_completed=epoch + 1, global_step=step)
+    strategy.wait()

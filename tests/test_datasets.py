@@ -1,5 +1,6 @@
 """IDX reading, checksum checks, downloads from mirrors, and the real MNIST files."""
 
+import dataclasses
 import functools
 import gzip
 import hashlib
@@ -13,6 +14,7 @@ import pytest
 import torch
 
 from harness.datasets import DATASETS, DatasetSpec, load_dataset, read_dataset
+from harness.datasets.idx import IDXFiles
 from harness.datasets.fetch import RemoteFile
 from harness.datasets.idx import read_idx, write_idx
 from harness.errors import DataError
@@ -34,7 +36,7 @@ def make_small_dataset(folder: Path, n_train: int = 6, n_test: int = 4) -> Datas
             write_idx(folder / name, array, compress=True)
             raw = gzip.decompress((folder / name).read_bytes())
             files[f"{split}-{kind}"] = RemoteFile(name, md5((folder / name).read_bytes()), md5(raw))
-    return DatasetSpec("small", "test data", (1, 28, 28), 10, {"train": n_train, "test": n_test}, files)
+    return DatasetSpec("small", "test data", (1, 28, 28), 10, {"train": n_train, "test": n_test}, IDXFiles(files))
 
 
 def test_idx_round_trip_gz_and_raw(tmp_path):
@@ -76,7 +78,7 @@ def test_small_dataset_reads_gz_and_raw(tmp_path):
     data = read_dataset(spec, tmp_path / "small", download=False)
     assert data.train_images.shape == (6, 1, 28, 28) and data.test_labels.shape == (4,)
     # Raw (un-gzipped) files are accepted and verified against the raw checksum.
-    for f in spec.files.values():
+    for f in spec.reader.files.values():
         path = tmp_path / "small" / f.name
         (tmp_path / "small" / f.raw_name).write_bytes(gzip.decompress(path.read_bytes()))
         path.unlink()
@@ -117,24 +119,24 @@ def test_missing_files_are_downloaded_from_the_first_good_mirror(tmp_path):
     (bad_mirror / "train-images.gz").write_bytes(b"\x1f\x8bnot the right file")
     good, bad = _Server(tmp_path / "good"), _Server(bad_mirror)
     try:
-        spec = DatasetSpec(**{**spec.__dict__, "mirrors": ["http://127.0.0.1:9/", bad.url, good.url]})
+        spec = dataclasses.replace(spec, reader=IDXFiles(spec.reader.files, ["http://127.0.0.1:9/", bad.url, good.url]))
         data = read_dataset(spec, tmp_path / "cache" / "small")
     finally:
         good.close()
         bad.close()
     assert data.train_images.shape == (6, 1, 28, 28)
-    assert sorted(p.name for p in (tmp_path / "cache" / "small").iterdir()) == sorted(f.name for f in spec.files.values())
+    assert sorted(p.name for p in (tmp_path / "cache" / "small").iterdir()) == sorted(f.name for f in spec.reader.files.values())
 
 
 def test_offline_message_lists_files_and_where_to_put_them(tmp_path):
     spec = make_small_dataset(tmp_path / "unused")
-    spec = DatasetSpec(**{**spec.__dict__, "mirrors": ["http://127.0.0.1:9/"]})
+    spec = dataclasses.replace(spec, reader=IDXFiles(spec.reader.files, ["http://127.0.0.1:9/"]))
     with pytest.raises(DataError) as info:
         read_dataset(spec, tmp_path / "empty" / "small")
     message = str(info.value)
     assert "could not download train-images.gz" in message
     assert f"{tmp_path / 'empty' / 'small'}/" in message
-    for f in spec.files.values():
+    for f in spec.reader.files.values():
         assert f.name in message
     assert "--data-dir" in message and "HARNESS_DATA_DIR" in message
 

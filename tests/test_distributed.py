@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from harness.results import read_jsonl
+from harness.store import RunFolder
 from tests.conftest import SUITES, _data_dir, run_cli
 
 
@@ -30,7 +30,7 @@ def test_two_processes_split_the_data_and_match_one_process(tmp_path):
         record = json.loads((ddp_dir / "run.json").read_text())
         assert record["distributed_type"] == "MULTI_CPU" and record["num_processes"] == 2
         assert record["replicas_identical"] is True  # both processes ended with the same weights
-        for row in read_jsonl(ddp_dir / "history.jsonl"):
+        for row in RunFolder(ddp_dir.parent, run_id).read_history():
             assert row["images_per_process"] == [1024, 1024]  # 2 x 32 per step, 32 steps
             assert row["overlapping_images"] == 0  # disjoint shards
         # 2 processes x 32 images train on the global batches of 1 process x 64: same weights
@@ -38,8 +38,8 @@ def test_two_processes_split_the_data_and_match_one_process(tmp_path):
         ddp, one = load_file(ddp_dir / "weights.safetensors"), load_file(single_dir / "weights.safetensors")
         for key in one:
             torch.testing.assert_close(ddp[key], one[key], rtol=1e-4, atol=1e-5, msg=f"{run_id} {key}")
-        ddp_losses = read_jsonl(ddp_dir / "history.jsonl")[-1]
-        one_losses = read_jsonl(single_dir / "history.jsonl")[-1]
+        ddp_losses = RunFolder(ddp_dir.parent, run_id).read_history()[-1]
+        one_losses = RunFolder(single_dir.parent, run_id).read_history()[-1]
         for name in ("discriminator", "generator") if run_id == "gan-s0" else ("loss", "kl"):
             assert abs(ddp_losses[name] - one_losses[name]) <= 1e-4 * max(1.0, abs(one_losses[name]))
         # Evaluation split its samples, inversions and bounds over both processes and gathered

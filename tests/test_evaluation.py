@@ -92,22 +92,21 @@ def test_evaluate_refuses_a_folder_without_runs(tmp_path):
 
 def test_trained_model_beats_untrained(mnist):
     """A VAE after one epoch scores far better than the same network untrained."""
-    from accelerate import Accelerator
-
-    from harness.batches import ShardedNoise
+    from harness.sharding import ShardedNoise
     from harness.evaluation.config import EvaluationConfig
     from harness.evaluation.session import EvaluationSession
     from harness.metrics.precision_recall import PrecisionRecall
     from harness.metrics.sample_quality import SampleQuality
-    from harness.models import MODELS
+    from harness.models import build_model
+    from harness.strategy import DataParallel
 
-    session = EvaluationSession(EvaluationConfig(num_samples=500, kid_subset_size=250, kid_subsets=10), mnist, Accelerator())
-    family = MODELS.get("mlp_vae")
+    config = EvaluationConfig(num_samples=500, kid_subset_size=250, kid_subsets=10)
+    session = EvaluationSession(config, mnist, DataParallel("no", "test"))
     torch.manual_seed(0)
-    vae = family(family.config_class(), (1, 28, 28))
+    vae = build_model("mlp_vae", {}, (1, 28, 28))
     untrained = SampleQuality().compute(vae, session)["fid"]
     untrained_coverage = PrecisionRecall().compute(vae, session)["coverage"]
-    data = mnist.train_images.reshape(-1, 784).float() / 255
+    data = mnist.train_images.float() / 255
     noise = ShardedNoise(0, 0, 64, 0, 1, torch.device("cpu"))
     for i in range(0, len(data) - 63, 64):
         vae.train_step(data[i : i + 64], noise, lambda l: l.backward())

@@ -7,23 +7,23 @@ import numpy as np
 import pytest
 import scipy.linalg
 import torch
-from accelerate import Accelerator
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
 from harness.errors import HarnessError
 from harness.evaluation import evaluator as evaluator_module
-from harness.evaluation.evaluator import EVALUATORS, accuracy, load_evaluator
+from harness.datasets import DATASETS
+from harness.evaluation.evaluator import accuracy, load_evaluator
 from harness.metrics.likelihood import iwae_bound
 from harness.metrics.mode_coverage import class_statistics
 from harness.metrics.precision_recall import precision_recall_density_coverage
 from harness.metrics.reconstruction import invert
-from harness.models import MODELS
+from harness.models import build_model
 
 
 @pytest.fixture(scope="module")
 def evaluator():
-    net, asset = load_evaluator("mnist")
+    net, _ = load_evaluator(DATASETS.get("mnist"))
     return net
 
 
@@ -51,22 +51,24 @@ def torchmetrics_fid(evaluator, real: torch.Tensor, fake: torch.Tensor) -> float
 def test_committed_evaluators_load_verify_and_classify(mnist, data_dir):
     from harness.datasets import load_dataset
 
-    net, asset = load_evaluator("mnist")
-    assert asset.sha256 == evaluator_module.sha256_of(evaluator_module.asset_path(asset.file))
+    net, pinned = load_evaluator(mnist.spec)
+    assert pinned.sha256 == evaluator_module.sha256_of(evaluator_module.evaluator_path(pinned))
     assert accuracy(net, mnist.test_images, mnist.test_labels) >= 0.99
     assert net(mnist.test_images[:5].float() / 255).shape == (5, net.num_features)
     fashion = load_dataset("fashion-mnist", data_dir)
-    net, _ = load_evaluator("fashion-mnist")
+    net, _ = load_evaluator(fashion.spec)
     assert accuracy(net, fashion.test_images, fashion.test_labels) >= 0.90
 
 
-def test_tampered_evaluator_is_refused(monkeypatch):
-    asset = EVALUATORS["mnist"]
-    monkeypatch.setitem(EVALUATORS, "mnist", type(asset)(asset.dataset, asset.file, "0" * 64, asset.test_accuracy))
+def test_tampered_evaluator_is_refused():
+    import dataclasses
+
+    spec = DATASETS.get("mnist")
+    tampered = dataclasses.replace(spec, evaluator=dataclasses.replace(spec.evaluator, sha256="0" * 64))
     with pytest.raises(HarnessError, match="does not match the pinned"):
-        load_evaluator("mnist")
-    with pytest.raises(HarnessError, match="no committed evaluator"):
-        load_evaluator("cifar")
+        load_evaluator(tampered)
+    with pytest.raises(HarnessError, match="has no pinned evaluator"):
+        load_evaluator(dataclasses.replace(spec, name="unpinned", evaluator=None))
 
 
 def test_fid_of_a_set_against_itself_is_zero(evaluator, test_images):
@@ -156,11 +158,10 @@ def test_mode_coverage_known_answers():
 
 def test_iwae_bound_is_above_elbo_and_tightens_with_k(mnist):
     torch.manual_seed(0)
-    family = MODELS.get("mlp_vae")
-    vae = family(family.config_class(latent_dim=8, encoder_hidden=[64], decoder_hidden=[64]), (1, 28, 28))
-    from harness.batches import ShardedNoise
+    vae = build_model("mlp_vae", {"latent_dim": 8, "encoder_hidden": [64], "decoder_hidden": [64]}, (1, 28, 28))
+    from harness.sharding import ShardedNoise
 
-    data = mnist.train_images[:3200].reshape(-1, 784).float() / 255
+    data = mnist.train_images[:3200].float() / 255
     noise = ShardedNoise(0, 0, 64, 0, 1, torch.device("cpu"))
     for i in range(0, 3200, 64):  # a little training so the bounds are not trivial
         vae.train_step(data[i : i + 64], noise, lambda l: l.backward())
@@ -177,8 +178,7 @@ def test_iwae_bound_is_above_elbo_and_tightens_with_k(mnist):
 
 def test_gan_inversion_recovers_images_the_generator_made():
     torch.manual_seed(0)
-    family = MODELS.get("mlp_gan")
-    gan = family(family.config_class(latent_dim=8, generator_hidden=[64], discriminator_hidden=[16]), (1, 28, 28))
+    gan = build_model("mlp_gan", {"latent_dim": 8, "generator_hidden": [64], "discriminator_hidden": [16]}, (1, 28, 28))
     gan.net("generator").requires_grad_(False)
     known = torch.rand(64, 8) * 1.6 - 0.8
     with torch.no_grad():
@@ -190,9 +190,9 @@ def test_gan_inversion_recovers_images_the_generator_made():
 
 
 def test_sharded_chunks_give_the_same_result_in_order():
-    from harness.evaluation.sharding import map_chunks
+    from harness.strategy import DataParallel
 
-    result = map_chunks(10, 3, lambda i, a, b: torch.arange(a, b) * 10 + i, Accelerator())
+    result = DataParallel("no", "test").map_chunks(10, 3, lambda i, a, b: torch.arange(a, b) * 10 + i)
     assert result.tolist() == [0, 10, 20, 31, 41, 51, 62, 72, 82, 93]
 
 

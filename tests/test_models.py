@@ -5,16 +5,16 @@ import math
 import pytest
 import torch
 
-from harness.batches import ShardedNoise
-from harness.models import MODELS
-from harness.models.base import Decodes, Encodes, GenerativeModel
+from harness.sharding import ShardedNoise
+from harness.models import MODELS, build_model
+from harness.models.base import GenerativeModel
+from harness.models.capabilities import Decodes, Encodes
 
 SHAPE = (1, 28, 28)
 
 
 def build(name: str, **options) -> GenerativeModel:
-    family = MODELS.get(name)
-    return family(family.config_class(**options), SHAPE)
+    return build_model(name, options, SHAPE)
 
 
 def noise(batch: int = 16) -> ShardedNoise:
@@ -39,7 +39,7 @@ def test_study_architectures_have_the_documented_sizes():
 @pytest.mark.parametrize("name", MODELS.names())
 def test_protocol(name):
     model = build(name)
-    losses = model.train_step(torch.rand(16, 784), noise(), lambda loss: loss.backward())
+    losses = model.train_step(torch.rand(16, *SHAPE), noise(), lambda loss: loss.backward())
     assert set(losses) == set(model.loss_names)
     assert all(v.ndim == 0 and not v.requires_grad and math.isfinite(v.item()) for v in losses.values())
     samples = model.sample(5, generator=torch.Generator().manual_seed(0))
@@ -78,7 +78,7 @@ def test_gan_step_updates_only_the_network_it_trains():
             return _original(*a, **k)
 
         opt.step = step
-    gan.train_step(torch.rand(16, 784), noise(), lambda loss: loss.backward())
+    gan.train_step(torch.rand(16, *SHAPE), noise(), lambda loss: loss.backward())
     d_step, g_step = grads_at_step["discriminator"], grads_at_step["generator"]
     # The discriminator update sees no generator gradient at all ...
     assert all(g is None for g in d_step["generator"])
@@ -94,7 +94,7 @@ def test_gan_step_updates_only_the_network_it_trains():
 def test_vae_loss_goes_down_on_real_mnist(mnist):
     torch.manual_seed(0)
     vae = build("mlp_vae", encoder_hidden=[128], decoder_hidden=[128], latent_dim=16)
-    data = mnist.train_images[:6400].reshape(-1, 784).float() / 255
+    data = mnist.train_images[:6400].float() / 255
     history = []
     for epoch in range(2):
         source = ShardedNoise(0, epoch, 64, 0, 1, torch.device("cpu"))
@@ -106,7 +106,7 @@ def test_vae_loss_goes_down_on_real_mnist(mnist):
 def test_gan_discriminator_learns_on_real_mnist(mnist):
     torch.manual_seed(0)
     gan = build("mlp_gan", generator_hidden=[64], discriminator_hidden=[64])
-    data = mnist.train_images[:3200].reshape(-1, 784).float() / 255
+    data = mnist.train_images[:3200].float() / 255
     source = ShardedNoise(0, 0, 64, 0, 1, torch.device("cpu"))
     d_losses = [gan.train_step(data[i : i + 64], source, lambda l: l.backward())["discriminator"].item()
                 for i in range(0, 3200, 64)]

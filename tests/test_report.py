@@ -11,26 +11,33 @@ import pytest
 from PIL import Image
 from rich.console import Console
 
-from harness.aggregate import aggregate, load_runs
+from harness.aggregate import aggregate
+from harness.aggregate import load_runs as load_runs_of
 from harness.claims import Claim, judge
 from harness.leaderboard import export, rich_table, sort_frame
+from harness.store import SuiteFolder
 from tests.conftest import run_cli
 
-T_975_2 = 4.302652729911275  # Student t quantile, 2 degrees of freedom
+T_975_2 = 4.302652729911275
+
+
+def load_runs(path: Path):
+    return load_runs_of(SuiteFolder(path))  # Student t quantile, 2 degrees of freedom
 
 
 def write_run(suite_dir: Path, run_id: str, model: str, seed: int, status: str = "completed", **metrics) -> None:
     run_dir = suite_dir / run_id
     run_dir.mkdir(parents=True)
     name = re.sub(r"-s\d+$", "", run_id)
+    identity = {"id": run_id, "name": name, "suite": "synthetic", "config_hash": run_id}
     (run_dir / "config.json").write_text(json.dumps({
-        "id": run_id, "name": name, "suite": "synthetic", "config_hash": run_id, "matrix": {},
-        "model": model, "seed": seed, "training": {"epochs": 1}, "model_options": {}}))
+        **identity, "matrix": {}, "dataset": "mnist", "model": model, "seed": seed, "mixed_precision": "no",
+        "training": {"epochs": 1}, "model_options": {}}))
     (run_dir / "run.json").write_text(json.dumps({
-        "status": status, "train_seconds": 10.0 + seed, "images_per_second": 100.0, "parameters": {"total": 1000},
-        **({"error": "boom"} if status != "completed" else {})}))
+        **identity, "status": status, "epochs": 1, "train_seconds": 10.0 + seed, "images_per_second": 100.0,
+        "parameters": {"total": 1000}, **({"error": "boom"} if status != "completed" else {})}))
     if metrics:
-        (run_dir / "metrics_row.json").write_text(json.dumps({"id": run_id, **metrics}))
+        (run_dir / "metrics_row.json").write_text(json.dumps({**identity, "model": model, "seed": seed, **metrics}))
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from harness.results import read_jsonl
+from harness.store import RunFolder
 from harness.suite import load_suite
-from harness.trainer import build_model
+from harness.models import build_model
 from tests.conftest import SUITES, run_cli
 
 TINY = SUITES / "tiny.toml"
@@ -30,7 +30,7 @@ def test_every_run_leaves_its_files(tiny_results):
         assert record["replicas_identical"] is True
         assert record["parameters"]["total"] == sum(v for k, v in record["parameters"].items() if k != "total")
         assert record["versions"]["torch"].startswith("2.")
-        history = read_jsonl(run_dir / "history.jsonl")
+        history = RunFolder(tiny_results, spec.id).read_history()
         assert [row["epoch"] for row in history] == [1, 2]
         assert all(row["images_per_process"] == [2048] and row["overlapping_images"] == 0 for row in history)
         with Image.open(run_dir / "samples.png") as grid:
@@ -45,12 +45,12 @@ def test_weights_and_checkpoint_are_complete(tiny_results, mnist):
     spec = next(r for r in load_suite(TINY).runs if r.model == "mlp_gan")
     run_dir = tiny_results / spec.id
     weights = load_file(run_dir / "weights.safetensors")
-    assert set(weights) == set(build_model(spec, mnist).state_dict())
+    assert set(weights) == set(build_model(spec.model, spec.model_config, mnist.spec.image_shape).state_dict())
 
     checkpoint = run_dir / "checkpoint"
     assert json.loads((checkpoint / "trainer_state.json").read_text()) == {"epochs_completed": 2, "global_step": 64}
     # Restoring the checkpoint into a fresh model and optimizers gives the final weights.
-    model = build_model(spec, mnist)
+    model = build_model(spec.model, spec.model_config, mnist.spec.image_shape)
     accelerator = Accelerator()
     prepared = accelerator.prepare(*model.networks.values(), *model.optimizers.values())
     accelerator.load_state(str(checkpoint))
@@ -95,7 +95,7 @@ def test_diverging_run_is_recorded_and_others_finish(tmp_path):
 
 
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
-    from harness.results import atomic_write, write_text
+    from harness.store import atomic_write, write_text
 
     target = tmp_path / "record.json"
     write_text(target, "old")

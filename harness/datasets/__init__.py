@@ -1,17 +1,48 @@
-"""Dataset registry: a name maps to a DatasetSpec; `load_dataset` returns verified tensors.
+"""Dataset registry: a name maps to a DatasetSpec (shape, classes, reader, pinned evaluator);
+`load_dataset` returns verified tensors.
 
-A new dataset is one new module that registers a DatasetSpec (see mnist.py).
+A new dataset is one new module that registers a DatasetSpec with a reader for its files
+(the built-in ones read IDX files). Nothing else in the harness knows a dataset's name or shape:
+models, the evaluator and the charts are built from `image_shape` and `num_classes`.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
-import torch
-
-from harness.datasets.fetch import RemoteFile, data_root, locate
-from harness.datasets.idx import read_idx
+from harness.datasets.fetch import data_root
 from harness.errors import DataError
 from harness.registry import Registry
+
+if TYPE_CHECKING:
+    import torch
+
+SPLITS = ("train", "test")
+
+
+class Reader(Protocol):
+    """Reads (or fetches) a dataset's files from its folder."""
+
+    def read(self, spec: "DatasetSpec", folder: Path, download: bool) -> "dict[str, tuple[torch.Tensor, torch.Tensor]]":
+        """{split: (uint8 images (n, C, H, W), integer labels (n,))} for "train" and "test";
+        raises DataError saying which file is wrong and how to get the right one."""
+        ...
+
+
+@dataclass(frozen=True)
+class PinnedEvaluator:
+    """A committed evaluator network for a dataset: its weights file, sha256 and measured test accuracy.
+
+    `file` is a name in harness/assets/ or an absolute path (for datasets registered outside the package).
+    """
+
+    file: str
+    sha256: str
+    test_accuracy: float
+
+    @property
+    def name(self) -> str:
+        return Path(self.file).name.removesuffix(".safetensors")
 
 
 @dataclass(frozen=True)
@@ -21,8 +52,8 @@ class DatasetSpec:
     image_shape: tuple[int, int, int]  # (channels, height, width)
     num_classes: int
     split_sizes: dict[str, int]
-    files: dict[str, RemoteFile]  # keys: "<split>-images", "<split>-labels"
-    mirrors: list[str] = field(default_factory=list)
+    reader: Reader
+    evaluator: PinnedEvaluator | None = None  # features for FID/KID/PR; None: those metrics cannot run
 
 
 @dataclass(frozen=True)
@@ -30,10 +61,10 @@ class Dataset:
     """A whole dataset held in memory as uint8 images (N, C, H, W) and int64 labels (N,)."""
 
     spec: DatasetSpec
-    train_images: torch.Tensor
-    train_labels: torch.Tensor
-    test_images: torch.Tensor
-    test_labels: torch.Tensor
+    train_images: "torch.Tensor"
+    train_labels: "torch.Tensor"
+    test_images: "torch.Tensor"
+    test_labels: "torch.Tensor"
 
 
 DATASETS: Registry[DatasetSpec] = Registry("dataset")
@@ -46,31 +77,21 @@ def load_dataset(name: str, data_dir: str | Path | None = None, *, download: boo
 
 
 def read_dataset(spec: DatasetSpec, folder: Path, *, download: bool = True) -> Dataset:
-    """Verify (or fetch) every file of `spec` in `folder` and read it into tensors."""
-    tensors: dict[str, torch.Tensor] = {}
-    for key, remote in spec.files.items():
-        split, kind = key.split("-")
-        count = spec.split_sizes[split]
-        shape = (count, *spec.image_shape[1:]) if kind == "images" else (count,)
-        try:
-            path = locate(folder, remote, spec.mirrors, download=download)
-        except DataError as err:
-            expected = ", ".join(f.name for f in spec.files.values())
-            raise DataError(
-                f"{err}\n{spec.name} needs these files in {folder}/: {expected} "
-                "(gzipped or not). Get them from the dataset's publisher or a machine with "
-                "network access, or pass --data-dir DIR / set HARNESS_DATA_DIR to a folder "
-                f"holding {spec.name}/<file>"
-            ) from None
-        tensors[key] = read_idx(path, shape)
-    channels = spec.image_shape[0]
-    return Dataset(
-        spec=spec,
-        train_images=tensors["train-images"].reshape(-1, channels, *spec.image_shape[1:]),
-        train_labels=tensors["train-labels"].long(),
-        test_images=tensors["test-images"].reshape(-1, channels, *spec.image_shape[1:]),
-        test_labels=tensors["test-labels"].long(),
-    )
+    """Read `spec`'s splits with its reader and check they are what the spec declares."""
+    import torch
+
+    splits = spec.reader.read(spec, folder, download)
+    for split in SPLITS:
+        images, labels = splits[split]
+        expected = (spec.split_sizes[split], *spec.image_shape)
+        if tuple(images.shape) != expected or images.dtype != torch.uint8:
+            raise DataError(f"{folder}: the {split} images are {tuple(images.shape)} {images.dtype}, "
+                            f"expected {expected} uint8 for {spec.name}")
+        if labels.shape != (expected[0],) or (len(labels) and (labels.min() < 0 or labels.max() >= spec.num_classes)):
+            raise DataError(f"{folder}: the {split} labels are not {expected[0]} class numbers in "
+                            f"[0, {spec.num_classes}) for {spec.name}")
+    return Dataset(spec=spec, train_images=splits["train"][0], train_labels=splits["train"][1].long(),
+                   test_images=splits["test"][0], test_labels=splits["test"][1].long())
 
 
 # Register the built-in datasets (import for side effect).

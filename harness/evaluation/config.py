@@ -2,10 +2,13 @@
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
-MetricName = Literal["sample_quality", "precision_recall", "mode_coverage", "reconstruction", "likelihood"]
-ALL_METRICS: list[str] = ["sample_quality", "precision_recall", "mode_coverage", "reconstruction", "likelihood"]
+from harness.metrics import METRICS
+
+
+def _all_metrics() -> list[str]:
+    return list(METRICS)
 
 
 class EvaluationConfig(BaseModel):
@@ -14,21 +17,32 @@ class EvaluationConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     enabled: bool = True
-    metrics: list[MetricName] = Field(default=ALL_METRICS, min_length=1)
+    metrics: list[str] = Field(default_factory=_all_metrics, min_length=1,
+                               description="registered metrics to compute (default: all)")
     features: Literal["evaluator", "inception"] = Field(
         default="evaluator", description="feature space for FID/KID/precision/recall: the pinned CNN or Inception-v3")
     inception_weights: str | None = Field(default=None, description="local Inception-v3 weights (features = 'inception')")
     num_samples: PositiveInt = Field(default=10_000, description="generated samples, and test images, for FID/KID/PR")
-    kid_subsets: PositiveInt = 100
-    kid_subset_size: PositiveInt = 1000
-    precision_recall_k: PositiveInt = 3
-    density_coverage_k: PositiveInt = 5
+    kid_subsets: PositiveInt = Field(default=100, description="KID: number of random subsets")
+    kid_subset_size: PositiveInt = Field(default=1000, description="KID: images per subset")
+    precision_recall_k: PositiveInt = Field(default=3, description="k-th neighbour radius for precision/recall")
+    density_coverage_k: PositiveInt = Field(default=5, description="k-th neighbour radius for density/coverage")
     reconstruction_images: PositiveInt = Field(default=1000, description="first N test images, same for every run")
-    inversion_steps: PositiveInt = 500
-    inversion_restarts: PositiveInt = 4
-    inversion_lr: PositiveFloat = 0.05
+    inversion_steps: PositiveInt = Field(default=500, description="GAN reconstruction: Adam steps per latent")
+    inversion_restarts: PositiveInt = Field(default=4, description="GAN reconstruction: random starts per image")
+    inversion_lr: PositiveFloat = Field(default=0.05, description="GAN reconstruction: Adam learning rate")
     likelihood_images: PositiveInt = Field(default=1000, description="first N test images for the IWAE bound")
     iwae_samples: PositiveInt = Field(default=1000, description="k of the importance-weighted bound")
+
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, value: list[str]) -> list[str]:
+        unknown = [name for name in value if name not in METRICS]
+        if unknown:
+            raise ValueError(f"unknown metric(s) {', '.join(map(repr, unknown))}; known: {', '.join(METRICS.names())}")
+        if len(set(value)) != len(value):
+            raise ValueError("metrics must not repeat")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> "EvaluationConfig":

@@ -1,15 +1,15 @@
 """The pinned evaluator: a small CNN classifier whose penultimate layer is the feature space
 for FID, KID, precision/recall and density/coverage, and whose predictions measure mode coverage.
 
-Inception-v3 cannot be downloaded here and is a poor judge of 28x28 grayscale digits, so, like
+Inception-v3 cannot be downloaded here and is a poor judge of small grayscale images, so, like
 several MNIST studies, we use a classifier trained on the dataset's own training split. Its
-weights are committed in `harness/assets/` with their sha256, so every machine and release
-computes FID in exactly the same feature space; every metric row records the name and hash.
+weights are committed in `harness/assets/` and pinned with their sha256 in the dataset's
+DatasetSpec, so every machine and release computes FID in exactly the same feature space;
+every metric row records the name and hash.
 """
 
 import hashlib
 import time
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -18,30 +18,31 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from harness.datasets import Dataset
+from harness.datasets import Dataset, DatasetSpec, PinnedEvaluator
 from harness.errors import HarnessError
-from harness.results import atomic_write
+from harness.store import atomic_write
 
 FEATURE_DIM = 128
 
 
 class EvaluatorNet(nn.Module):
-    """conv(32) -> pool -> conv(64) -> pool -> fc(128) = features -> fc(classes).
+    """conv(32) -> pool -> conv(64) -> pool -> fc(128) = features -> fc(classes), sized from the image shape.
 
     `forward` returns the 128-d penultimate features (what torchmetrics' `feature=` calls);
     `num_features` tells torchmetrics the dimension without a dummy forward pass.
-    Input: images as floats in [0, 1], shape (n, 1, 28, 28).
+    Input: images as floats in [0, 1], shape (n, C, H, W).
     """
 
     num_features = FEATURE_DIM
 
-    def __init__(self, num_classes: int = 10) -> None:
+    def __init__(self, image_shape: tuple[int, int, int], num_classes: int) -> None:
         super().__init__()
+        channels, height, width = image_shape
         self.body = nn.Sequential(
-            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
             nn.Flatten(), nn.Dropout(0.25),
-            nn.Linear(64 * 7 * 7, FEATURE_DIM), nn.ReLU(),
+            nn.Linear(64 * (height // 4) * (width // 4), FEATURE_DIM), nn.ReLU(),
         )
         self.head = nn.Sequential(nn.Dropout(0.25), nn.Linear(FEATURE_DIM, num_classes))
 
@@ -52,71 +53,43 @@ class EvaluatorNet(nn.Module):
         return self.head(self.forward(images))
 
 
-@dataclass(frozen=True)
-class EvaluatorAsset:
-    """A committed evaluator: file in harness/assets, its sha256 and its measured test accuracy."""
-
-    dataset: str
-    file: str
-    sha256: str
-    test_accuracy: float
-
-    @property
-    def name(self) -> str:
-        return self.file.removesuffix(".safetensors")
-
-
-# Pinned evaluators. Each was made by the command in its comment (which prints the accuracy and
-# sha256); a new version gets a new file name, so old FID numbers stay tied to their evaluator.
-EVALUATORS: dict[str, EvaluatorAsset] = {
-    # python -m harness evaluator train --dataset mnist --output harness/assets/evaluator-mnist-v1.safetensors
-    "mnist": EvaluatorAsset(
-        "mnist", "evaluator-mnist-v1.safetensors",
-        "c036cf823b5f3a114d99e448cbda4b8292d77a0795861e87b1b881c61270cdaa", test_accuracy=0.9932,
-    ),
-    # python -m harness evaluator train --dataset fashion-mnist --epochs 8 \
-    #     --output harness/assets/evaluator-fashion-mnist-v1.safetensors
-    "fashion-mnist": EvaluatorAsset(
-        "fashion-mnist", "evaluator-fashion-mnist-v1.safetensors",
-        "9effa41c17f5ef722245ec2819a8a9d5e466ffa0e2336e5bfdc78a649aa84a57", test_accuracy=0.9183,
-    ),
-}
-
-
 def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def asset_path(file: str) -> Path:
-    return Path(str(resources.files("harness") / "assets" / file))
+def evaluator_path(pinned: PinnedEvaluator) -> Path:
+    """A pinned evaluator's file: a name in harness/assets/, or an absolute path."""
+    path = Path(pinned.file)
+    return path if path.is_absolute() else Path(str(resources.files("harness") / "assets" / pinned.file))
 
 
-def load_evaluator(dataset: str, device: torch.device | str = "cpu") -> tuple[EvaluatorNet, EvaluatorAsset]:
-    """The committed evaluator for `dataset`, its hash verified, in eval mode without gradients."""
-    if dataset not in EVALUATORS:
+def load_evaluator(spec: DatasetSpec, device: torch.device | str = "cpu") -> tuple[EvaluatorNet, PinnedEvaluator]:
+    """The dataset's pinned evaluator, its hash verified, in eval mode without gradients."""
+    pinned = spec.evaluator
+    if pinned is None:
         raise HarnessError(
-            f"no committed evaluator for dataset {dataset!r} (have: {', '.join(EVALUATORS) or 'none'}); "
-            f"train one with `python -m harness evaluator train --dataset {dataset}`"
+            f"dataset {spec.name!r} has no pinned evaluator, which FID/KID/precision-recall/mode coverage need; "
+            f"train one with `python -m harness evaluator train --dataset {spec.name}` and pin it in its "
+            "DatasetSpec, or leave those metrics out of [evaluation] metrics"
         )
-    asset = EVALUATORS[dataset]
-    path = asset_path(asset.file)
+    path = evaluator_path(pinned)
     if not path.exists():
         raise HarnessError(f"evaluator weights {path} are missing from the installation; reinstall harness")
     actual = sha256_of(path)
-    if actual != asset.sha256:
+    if actual != pinned.sha256:
         raise HarnessError(
-            f"{path}: sha256 {actual} does not match the pinned {asset.sha256}; the evaluator was modified, "
+            f"{path}: sha256 {actual} does not match the pinned {pinned.sha256}; the evaluator was modified, "
             "so its FID numbers would not be comparable: restore the file from the repository"
         )
-    net = EvaluatorNet()
+    net = EvaluatorNet(spec.image_shape, spec.num_classes)
     net.load_state_dict(load_file(path))
     net.eval().requires_grad_(False)
-    return net.to(device), asset
+    return net.to(device), pinned
 
 
 @torch.no_grad()
 def accuracy(net: EvaluatorNet, images: torch.Tensor, labels: torch.Tensor, batch: int = 1000) -> float:
-    """Fraction of uint8 `images` (n, 1, 28, 28) classified as `labels`."""
+    """Fraction of uint8 `images` (n, C, H, W) classified as `labels`."""
     net.eval()
     correct = 0
     for i in range(0, len(images), batch):
@@ -131,7 +104,7 @@ def train_evaluator(
     """Train the evaluator deterministically on the training split; return (test accuracy, sha256)."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    net = EvaluatorNet(data.spec.num_classes)
+    net = EvaluatorNet(data.spec.image_shape, data.spec.num_classes)
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=lr * 3, total_steps=epochs * (len(data.train_images) // batch_size)

@@ -1,11 +1,15 @@
-"""Metric registry: a new metric is one new module registering a `Metric` subclass."""
+"""Metric registry: a new metric is one new module registering a `Metric` subclass.
+
+Metric modules are imported by the light commands (validate, leaderboard), so they import
+torch and torchmetrics inside their functions.
+"""
 
 from harness.metrics.base import NOT_APPLICABLE, Metric
 from harness.registry import Registry
 
 METRICS: Registry[type[Metric]] = Registry("metric")
 
-# Built-in metrics register themselves on import.
-from harness.metrics import likelihood, mode_coverage, precision_recall, reconstruction, sample_quality  # noqa: E402,F401
+# Built-in metrics register themselves on import; this order is the leaderboard's column order.
+from harness.metrics import sample_quality, precision_recall, mode_coverage, reconstruction, likelihood  # noqa: E402,F401,I001
 
 __all__ = ["METRICS", "Metric", "NOT_APPLICABLE"]

@@ -1,25 +1,34 @@
-"""What a metric is: a name, the capabilities it needs, the columns it fills, and `compute`.
+"""What a metric is: a name, the capabilities it needs, the columns it fills (with their meaning),
+and `compute`.
 
 A metric asks for capabilities (`Decodes`, `Encodes`, `BoundsLikelihood`), never for a model
 class; a model without them gets `n/a` in every column of that metric, with the reason.
+A metric that only looks at samples (`sample_based = True`) also scores the real-data floor:
+the evaluation puts training images where a model's samples would be.
 """
 
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from harness.columns import NOT_APPLICABLE  # noqa: F401  (re-exported for metric modules)
-from harness.models.base import GenerativeModel
+from harness.columns import NOT_APPLICABLE, Column  # noqa: F401  (re-exported for metric modules)
 
 if TYPE_CHECKING:
     from harness.evaluation.session import EvaluationSession
+    from harness.models.base import GenerativeModel
 
 
 class Metric(ABC):
     name: ClassVar[str]
     requires: ClassVar[tuple[type, ...]] = ()
-    columns: ClassVar[tuple[str, ...]]
+    columns: ClassVar[tuple[Column, ...]]
+    sample_based: ClassVar[bool] = False  # reads only session.samples/sample_features/sample_logits
+    needs_evaluator: ClassVar[bool] = False  # uses the dataset's pinned evaluator network
 
-    def missing_capability(self, model: GenerativeModel) -> str | None:
+    @classmethod
+    def column_names(cls) -> list[str]:
+        return [c.name for c in cls.columns]
+
+    def missing_capability(self, model: "GenerativeModel") -> str | None:
         """Why `model` cannot be scored by this metric, or None if it can."""
         missing = [cap.__name__ for cap in self.requires if not isinstance(model, cap)]
         if missing:
@@ -31,5 +40,5 @@ class Metric(ABC):
         """The settings that determine this metric's numbers (recorded next to them)."""
 
     @abstractmethod
-    def compute(self, model: GenerativeModel, session: "EvaluationSession") -> dict[str, float]:
+    def compute(self, model: "GenerativeModel", session: "EvaluationSession") -> dict[str, Any]:
         """Values for every name in `columns`."""

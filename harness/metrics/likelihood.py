@@ -4,24 +4,28 @@ Both are lower bounds on log p(x) under the training likelihood (Bernoulli on in
 [0, 1]); IWAE with k samples is at least the ELBO in expectation and tightens as k grows.
 """
 
+from __future__ import annotations
+
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from harness.batches import derived_seed
-from harness.evaluation.sharding import map_chunks
 from harness.metrics import METRICS
-from harness.metrics.base import Metric
-from harness.models.base import BoundsLikelihood, GenerativeModel
+from harness.metrics.base import Column, Metric
+from harness.models.capabilities import BoundsLikelihood
+from harness.seeds import derived_seed
+
+if TYPE_CHECKING:
+    import torch
 
 ELBO_CHUNK = 1000
-# Images per IWAE chunk: k samples x images x 784 logits must fit in memory (about 100 MB at k=1000).
+# Images per IWAE chunk: k samples x images x pixels must fit in memory (about 100 MB at k = 1000 and 800 pixels).
 IWAE_PIXEL_BUDGET = 25_000_000
 
 
 def iwae_bound(model: BoundsLikelihood, images: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
     """Per-image log (1/k) sum_i p(x, z_i) / q(z_i | x)."""
+    import torch
+
     log_weights = model.log_importance_weights(images, k, generator)
     return torch.logsumexp(log_weights.double(), dim=1) - math.log(k)
 
@@ -30,7 +34,10 @@ def iwae_bound(model: BoundsLikelihood, images: torch.Tensor, k: int, generator:
 class Likelihood(Metric):
     name = "likelihood"
     requires = (BoundsLikelihood,)
-    columns = ("elbo", "iwae")
+    columns = (
+        Column("elbo", "ELBO", "higher", "nats", digits=4, leaderboard=True, chart=True),
+        Column("iwae", "IWAE bound", "higher", "nats", digits=4, leaderboard=True, chart=True),
+    )
 
     def settings(self, session) -> dict[str, Any]:
         c = session.config
@@ -38,7 +45,9 @@ class Likelihood(Metric):
                 "iwae_samples": c.iwae_samples, "unit": "nats per image (higher is better)",
                 "likelihood": "Bernoulli on intensities in [0, 1]"}
 
-    def compute(self, model: GenerativeModel, session) -> dict[str, float]:
+    def compute(self, model, session) -> dict[str, float]:
+        import torch
+
         c = session.config
         images = session.test_images
 
@@ -54,6 +63,6 @@ class Likelihood(Metric):
             return iwae_bound(model, subset[start:stop].to(session.device), c.iwae_samples, generator)
 
         return {
-            "elbo": float(map_chunks(len(images), ELBO_CHUNK, elbo, session.accelerator).mean()),
-            "iwae": float(map_chunks(len(subset), per_chunk, iwae, session.accelerator).mean()),
+            "elbo": float(session.strategy.map_chunks(len(images), ELBO_CHUNK, elbo).mean()),
+            "iwae": float(session.strategy.map_chunks(len(subset), per_chunk, iwae).mean()),
         }

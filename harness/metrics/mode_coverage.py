@@ -2,13 +2,15 @@
 classes covered, KL divergence from the test set's class distribution, and the
 classifier score (the Inception-score analogue, exp E_x[KL(p(y|x) || p(y))])."""
 
-from typing import Any
+from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING, Any
 
 from harness.metrics import METRICS
-from harness.metrics.base import Metric
-from harness.models.base import GenerativeModel
+from harness.metrics.base import Column, Metric
+
+if TYPE_CHECKING:
+    import torch
 
 # A class counts as covered when it gets at least this fraction of its test-set share of samples.
 COVERED_FRACTION = 0.1
@@ -16,6 +18,8 @@ EPS = 1e-12
 
 
 def class_statistics(logits: torch.Tensor, reference_labels: torch.Tensor, num_classes: int) -> dict[str, float]:
+    import torch
+
     probs = logits.double().softmax(1)
     predicted = torch.bincount(probs.argmax(1), minlength=num_classes).double() / len(probs)
     reference = torch.bincount(reference_labels, minlength=num_classes).double() / len(reference_labels)
@@ -31,15 +35,18 @@ def class_statistics(logits: torch.Tensor, reference_labels: torch.Tensor, num_c
 @METRICS.register("mode_coverage")
 class ModeCoverage(Metric):
     name = "mode_coverage"
-    columns = ("classes_covered", "class_kl", "classifier_score")
+    columns = (
+        Column("classes_covered", "classes covered", "higher", digits=2),
+        Column("class_kl", "class KL", "lower", "nats"),
+        Column("classifier_score", "classifier score", "higher"),
+    )
+    sample_based = True
+    needs_evaluator = True
 
     def settings(self, session) -> dict[str, Any]:
         return {"num_samples": session.config.num_samples, "covered_fraction": COVERED_FRACTION,
-                "reference": "test-set labels", "evaluator": session.asset.name,
-                "evaluator_sha256": session.asset.sha256}
+                "reference": "test-set labels", **session.evaluator_info}
 
-    def score(self, logits: torch.Tensor, session) -> dict[str, float]:
-        return class_statistics(logits, session.dataset.test_labels, session.dataset.spec.num_classes)
-
-    def compute(self, model: GenerativeModel, session) -> dict[str, float]:
-        return self.score(session.sample_logits(model), session)
+    def compute(self, model, session) -> dict[str, float]:
+        return class_statistics(session.sample_logits(model), session.dataset.test_labels,
+                                session.dataset.spec.num_classes)

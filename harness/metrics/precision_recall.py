@@ -5,19 +5,23 @@ Written here because torchmetrics has no implementation; pairwise distances are 
 in row chunks so memory stays bounded (a chunk of 1,000 rows against 10,000 is 40 MB).
 """
 
-from typing import Any
+from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING, Any
 
 from harness.metrics import METRICS
-from harness.metrics.base import Metric
-from harness.models.base import GenerativeModel
+from harness.metrics.base import Column, Metric
+
+if TYPE_CHECKING:
+    import torch
 
 CHUNK = 1000
 
 
 def knn_radii(features: torch.Tensor, k: int) -> torch.Tensor:
     """Distance from each point to its k-th nearest neighbour in the same set (itself excluded)."""
+    import torch
+
     radii = []
     for start in range(0, len(features), CHUNK):
         distances = torch.cdist(features[start : start + CHUNK].double(), features.double())
@@ -27,6 +31,8 @@ def knn_radii(features: torch.Tensor, k: int) -> torch.Tensor:
 
 def ball_counts(queries: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """For each query: how many balls B(centre_i, radius_i) contain it; for each centre: whether any query is inside."""
+    import torch
+
     counts = torch.zeros(len(queries), dtype=torch.long)
     covered = torch.zeros(len(centres), dtype=torch.bool)
     for start in range(0, len(queries), CHUNK):
@@ -54,17 +60,21 @@ def precision_recall_density_coverage(real: torch.Tensor, fake: torch.Tensor, k_
 @METRICS.register("precision_recall")
 class PrecisionRecall(Metric):
     name = "precision_recall"
-    columns = ("precision", "recall", "density", "coverage")
+    columns = (
+        Column("precision", "precision", "higher", leaderboard=True, chart=True),
+        Column("recall", "recall", "higher", leaderboard=True, chart=True),
+        Column("density", "density", "higher"),
+        Column("coverage", "coverage", "higher", chart=True),
+    )
+    sample_based = True
+    needs_evaluator = True
 
     def settings(self, session) -> dict[str, Any]:
         c = session.config
         return {"num_samples": c.num_samples, "precision_recall_k": c.precision_recall_k,
                 "density_coverage_k": c.density_coverage_k, **session.evaluator_info}
 
-    def score(self, features: torch.Tensor, session) -> dict[str, float]:
+    def compute(self, model, session) -> dict[str, float]:
         c = session.config
-        return precision_recall_density_coverage(session.reference_features, features, c.precision_recall_k,
-                                                 c.density_coverage_k)
-
-    def compute(self, model: GenerativeModel, session) -> dict[str, float]:
-        return self.score(session.sample_features(model), session)
+        return precision_recall_density_coverage(session.reference_features, session.sample_features(model),
+                                                 c.precision_recall_k, c.density_coverage_k)

@@ -6,32 +6,34 @@ images and restarts in one batch, kept inside the latent's support, best restart
 The time spent is recorded: inversion is the price a GAN pays to reconstruct.
 """
 
+from __future__ import annotations
+
 import time
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from harness.batches import derived_seed
-from harness.evaluation.sharding import map_chunks
 from harness.metrics import METRICS
-from harness.metrics.base import Metric
-from harness.models.base import Decodes, Encodes, GenerativeModel
+from harness.metrics.base import Column, Metric
+from harness.models.capabilities import Decodes, Encodes
+from harness.seeds import derived_seed
+
+if TYPE_CHECKING:
+    import torch
+
+    from harness.models.base import GenerativeModel
 
 INVERSION_CHUNK = 1000  # images inverted together (per process)
-
-
-def prior_sample(model: Decodes, n: int, generator: torch.Generator) -> torch.Tensor:
-    if model.latent_distribution == "uniform":
-        return torch.rand(n, model.latent_dim, generator=generator) * 2 - 1
-    return torch.randn(n, model.latent_dim, generator=generator)
 
 
 def invert(model: Decodes, images: torch.Tensor, steps: int, restarts: int, lr: float,
            generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Best latent per image and its per-image MSE, optimising restarts x images latents at once."""
+    import torch
+
     device = images.device
     n = len(images)
-    z = prior_sample(model, restarts * n, generator).to(device).requires_grad_(True)
+    z = model.prior.sample(restarts * n, generator).to(device).requires_grad_(True)
     target = images.repeat(restarts, 1, 1, 1)
     optimizer = torch.optim.Adam([z], lr=lr)
     for _ in range(steps):
@@ -39,9 +41,7 @@ def invert(model: Decodes, images: torch.Tensor, steps: int, restarts: int, lr: 
         optimizer.zero_grad(set_to_none=True)
         per_latent.sum().backward()
         optimizer.step()
-        if model.latent_distribution == "uniform":
-            with torch.no_grad():
-                z.clamp_(-1, 1)  # projected gradient: stay in the prior's support
+        model.prior.project_(z)  # projected gradient: stay in the prior's support
     with torch.no_grad():
         errors = (model.decode(z).float() - target).pow(2).flatten(1).mean(1).reshape(restarts, n)
         best = errors.argmin(0)
@@ -49,11 +49,42 @@ def invert(model: Decodes, images: torch.Tensor, steps: int, restarts: int, lr: 
         return chosen, errors[best, torch.arange(n)]
 
 
+@contextmanager
+def frozen(model: GenerativeModel) -> Iterator[None]:
+    """No gradients for the model's weights (only latents are optimised), restored afterwards."""
+    parameters = [p for name in model.networks for p in model.net(name).parameters()]
+    flags = [p.requires_grad for p in parameters]
+    for p in parameters:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(parameters, flags):
+            p.requires_grad_(flag)
+
+
+def reconstruct(model: GenerativeModel, images: torch.Tensor, steps: int, restarts: int, lr: float,
+                generator: torch.Generator) -> torch.Tensor:
+    """The model's reconstruction of `images`: decoded encoder mean, or the decoded best inverted latent."""
+    import torch
+
+    with torch.no_grad():
+        if isinstance(model, Encodes):
+            return model.decode(model.encode(images)[0]).float()
+    latents, _ = invert(model, images, steps, restarts, lr, generator)
+    with torch.no_grad():
+        return model.decode(latents).float()
+
+
 @METRICS.register("reconstruction")
 class Reconstruction(Metric):
     name = "reconstruction"
     requires = (Decodes,)
-    columns = ("reconstruction_mse", "reconstruction_method", "reconstruction_seconds")
+    columns = (
+        Column("reconstruction_mse", "reconstruction MSE", "lower", digits=3, leaderboard=True, chart=True),
+        Column("reconstruction_method", "reconstruction method", None, numeric=False),
+        Column("reconstruction_seconds", "reconstruction time", "lower", "s"),
+    )
 
     def settings(self, session) -> dict[str, Any]:
         c = session.config
@@ -61,35 +92,23 @@ class Reconstruction(Metric):
                 "inversion_restarts": c.inversion_restarts, "inversion_lr": c.inversion_lr,
                 "pixel_range": "[0, 1]"}
 
-    def compute(self, model: GenerativeModel, session) -> dict[str, Any]:
+    def compute(self, model, session) -> dict[str, Any]:
+        import torch
+
         c = session.config
         images = session.test_images[: c.reconstruction_images]
         started = time.perf_counter()
-        if isinstance(model, Encodes):
-            method = "encoder mean"
+        method = "encoder mean" if isinstance(model, Encodes) else "latent inversion"
 
-            def reconstruct(chunk: int, start: int, stop: int) -> torch.Tensor:
+        def errors(chunk: int, start: int, stop: int) -> torch.Tensor:
+            batch = images[start:stop].to(session.device)
+            if isinstance(model, Encodes):
                 with torch.no_grad():
-                    batch = images[start:stop].to(session.device)
-                    mean, _ = model.encode(batch)
-                    return (model.decode(mean).float() - batch).pow(2).flatten(1).mean(1)
-        else:
-            method = "latent inversion"
+                    return (model.decode(model.encode(batch)[0]).float() - batch).pow(2).flatten(1).mean(1)
+            generator = torch.Generator().manual_seed(derived_seed(0, "inversion", chunk))
+            return invert(model, batch, c.inversion_steps, c.inversion_restarts, c.inversion_lr, generator)[1]
 
-            def reconstruct(chunk: int, start: int, stop: int) -> torch.Tensor:
-                generator = torch.Generator().manual_seed(derived_seed(0, "inversion", chunk))
-                _, errors = invert(model, images[start:stop].to(session.device), c.inversion_steps,
-                                   c.inversion_restarts, c.inversion_lr, generator)
-                return errors
-
-        frozen = [p for name in model.networks for p in model.net(name).parameters()]
-        flags = [p.requires_grad for p in frozen]
-        for p in frozen:
-            p.requires_grad_(False)  # only latents are optimised
-        try:
-            errors = map_chunks(len(images), INVERSION_CHUNK, reconstruct, session.accelerator)
-        finally:
-            for p, flag in zip(frozen, flags):
-                p.requires_grad_(flag)
-        return {"reconstruction_mse": float(errors.double().mean()), "reconstruction_method": method,
+        with frozen(model):
+            per_image = session.strategy.map_chunks(len(images), INVERSION_CHUNK, errors)
+        return {"reconstruction_mse": float(per_image.double().mean()), "reconstruction_method": method,
                 "reconstruction_seconds": round(time.perf_counter() - started, 3)}

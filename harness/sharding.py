@@ -1,20 +1,16 @@
-"""Deterministic, data-parallel batching and noise, with no DataLoader and no per-sample work.
+"""Deterministic sharding of batches, noise and evaluation work, with no DataLoader and no per-sample work.
 
 Every process draws the same per-epoch permutation and the same *global* noise from
 generators seeded by (run seed, epoch), then keeps only its own slice. So N processes
 with b images each train on exactly the global batches (and latents) of one process
 with N*b images, and an epoch can be replayed from its number alone (resume-friendly).
+These are pure functions of (rank, world size); the strategy decides the rank and does the
+collective calls.
 """
-
-import hashlib
 
 import torch
 
-
-def derived_seed(seed: int, *parts: object) -> int:
-    """A 63-bit seed derived from a run seed and labels, stable across Python runs."""
-    text = ":".join(str(p) for p in (seed, *parts))
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") & ((1 << 63) - 1)
+from harness.seeds import derived_seed
 
 
 class ShardedBatches:
@@ -46,7 +42,10 @@ class ShardedBatches:
 
 
 class ShardedNoise:
-    """Random draws for training steps: the same global draw on every process, sliced per rank."""
+    """Random draws for training steps: the same global draw on every process, sliced per rank.
+
+    Models see only `normal` and `uniform` (the `Noise` protocol of harness.models.base).
+    """
 
     def __init__(self, seed: int, epoch: int, global_batch: int, rank: int, world_size: int, device: torch.device) -> None:
         self.generator = torch.Generator(device="cpu").manual_seed(derived_seed(seed, "noise", epoch))
@@ -64,3 +63,8 @@ class ShardedNoise:
     def uniform(self, low: float, high: float, *shape: int) -> torch.Tensor:
         draw = torch.rand(self.global_batch, *shape, generator=self.generator)
         return self._slice(draw * (high - low) + low)
+
+
+def chunk_ranges(num_items: int, chunk_size: int) -> list[tuple[int, int, int]]:
+    """(chunk index, start, stop) of fixed-size chunks; chunk i is always the same items."""
+    return [(i, start, min(start + chunk_size, num_items)) for i, start in enumerate(range(0, num_items, chunk_size))]

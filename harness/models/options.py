@@ -1,0 +1,68 @@
+"""Options of the model families, as pydantic classes (no torch here: suites validate without it).
+
+An architecture's options class subclasses its family's (GANOptions or VAEOptions) and adds
+the architecture's own keys; the family's `build_model` puts the networks into the family.
+"""
+
+from typing import TYPE_CHECKING, Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from harness.models.base import GenerativeModel
+
+ImageShape = tuple[int, int, int]  # (channels, height, width)
+LatentDistribution = Literal["uniform", "normal"]
+ActivationName = Literal["relu", "leaky_relu", "elu", "gelu", "silu", "tanh"]
+# Adam's (beta1, beta2): a TOML list of two numbers in [0, 1).
+Betas = Annotated[list[Annotated[float, Field(ge=0, lt=1)]], Field(min_length=2, max_length=2)]
+
+
+class ModelOptions(BaseModel):
+    """Base of every model's options: unknown keys and wrong types are errors, never coerced."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    def build_model(self, networks: "dict[str, nn.Module]", image_shape: ImageShape) -> "GenerativeModel":
+        raise NotImplementedError(f"{type(self).__name__} must subclass GANOptions or VAEOptions")
+
+
+class GANOptions(ModelOptions):
+    """What every GAN takes, whatever its architecture."""
+
+    latent_dim: PositiveInt = 100
+    latent_distribution: LatentDistribution = "uniform"
+    lr: PositiveFloat = 2e-4
+    betas: Betas = [0.5, 0.999]
+
+    @property
+    def objective_name(self) -> str:
+        # The one objective so far; a per-run `objective` option comes with the model-zoo issue.
+        return "non_saturating"
+
+    def build_model(self, networks: "dict[str, nn.Module]", image_shape: ImageShape) -> "GenerativeModel":
+        from harness.models.gan import GAN
+        from harness.models.objectives import OBJECTIVES
+
+        return GAN(self, networks, image_shape, OBJECTIVES.get(self.objective_name)())
+
+
+class VAEOptions(ModelOptions):
+    """What every VAE takes, whatever its architecture."""
+
+    latent_dim: PositiveInt = 64
+    lr: PositiveFloat = 1e-3
+    betas: Betas = [0.9, 0.999]
+
+    @property
+    def likelihood_name(self) -> str:
+        # The one observation model so far; the science issue adds others.
+        return "bernoulli"
+
+    def build_model(self, networks: "dict[str, nn.Module]", image_shape: ImageShape) -> "GenerativeModel":
+        from harness.models.likelihoods import LIKELIHOODS
+        from harness.models.vae import VAE
+
+        return VAE(self, networks, image_shape, LIKELIHOODS.get(self.likelihood_name)())

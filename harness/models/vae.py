@@ -1,0 +1,98 @@
+"""The VAE family (Kingma & Welling 2014): an encoder and a decoder from an architecture, a
+likelihood from harness/models/likelihoods, and the ELBO / IWAE maths written once.
+
+The encoder maps images to 2 x latent_dim numbers (posterior mean and log-variance); the decoder
+maps latents to the likelihood's parameters, image-shaped. Loss = -ELBO per image, batch mean.
+"""
+
+import math
+
+import torch
+from torch import nn
+
+from harness.models.base import Backward, GenerativeModel, Noise, adam
+from harness.models.latents import Prior
+from harness.models.likelihoods import Likelihood
+from harness.models.options import ImageShape, VAEOptions
+
+HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+class VAE(GenerativeModel):
+    loss_names = ("loss", "reconstruction", "kl")
+    options: VAEOptions
+
+    def __init__(self, options: VAEOptions, networks: dict[str, nn.Module], image_shape: ImageShape,
+                 likelihood: Likelihood) -> None:
+        if set(networks) != {"encoder", "decoder"}:
+            raise ValueError(f"a VAE architecture builds 'encoder' and 'decoder', not {sorted(networks)}")
+        super().__init__(options, networks, image_shape)
+        self.likelihood = likelihood
+        self.latent_dim = options.latent_dim
+        self.prior = Prior("normal", options.latent_dim)
+
+    def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"vae": adam([p for net in self.networks.values() for p in net.parameters()], self.options)}
+
+    def _posterior(self, encoder: nn.Module, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, logvar = encoder(images).float().chunk(2, dim=1)
+        return mean, logvar
+
+    def negative_elbo_terms(self, images: torch.Tensor, eps: torch.Tensor, encoder: nn.Module, decoder: nn.Module,
+                            per_image: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reconstruction NLL (nats) and KL(q(z|x) || N(0, I)) per image, shape (b,) each,
+        or (per_image=False) their batch means, computed without per-image intermediates (training)."""
+        mean, logvar = self._posterior(encoder, images)
+        z = mean + torch.exp(0.5 * logvar) * eps
+        outputs = decoder(z).float().flatten(1)
+        target = images.float().flatten(1)
+        kl_terms = 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar)
+        if not per_image:
+            return self.likelihood.batch_nll(outputs, target), kl_terms.sum() / images.shape[0]
+        return -self.likelihood.log_prob(outputs, target), kl_terms.sum(1)
+
+    def train_step(self, images: torch.Tensor, noise: Noise, backward: Backward) -> dict[str, torch.Tensor]:
+        eps = noise.normal(self.latent_dim)
+        reconstruction, kl = self.negative_elbo_terms(
+            images, eps, self.networks["encoder"], self.networks["decoder"], per_image=False
+        )
+        loss = reconstruction + kl
+        optimizer = self.optimizers["vae"]
+        optimizer.zero_grad(set_to_none=True)
+        backward(loss)
+        optimizer.step()
+        return {"loss": loss.detach(), "reconstruction": reconstruction.detach(), "kl": kl.detach()}
+
+    # -- capabilities: Encodes, Decodes, BoundsLikelihood ----------------------------------
+
+    def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._posterior(self.net("encoder"), images)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.likelihood.mean(self.net("decoder")(z).float())
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.decode(self.prior.sample(n, generator).to(self.device()))
+
+    @torch.no_grad()
+    def elbo(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        images = images.float()
+        eps = torch.randn((images.shape[0], self.latent_dim), generator=generator).to(images.device)
+        reconstruction, kl = self.negative_elbo_terms(images, eps, self.net("encoder"), self.net("decoder"))
+        return -(reconstruction + kl)
+
+    @torch.no_grad()
+    def log_importance_weights(self, images: torch.Tensor, num_samples: int, generator: torch.Generator) -> torch.Tensor:
+        images = images.float()
+        mean, logvar = self.encode(images)
+        n, d = mean.shape
+        eps = torch.randn((n, num_samples, d), generator=generator).to(mean.device)
+        std = torch.exp(0.5 * logvar)[:, None, :]
+        z = mean[:, None, :] + std * eps
+        outputs = self.net("decoder")(z.reshape(n * num_samples, d)).float().reshape(n, num_samples, -1)
+        flat = images.flatten(1)
+        log_px_z = self.likelihood.log_prob(outputs, flat[:, None, :].expand_as(outputs))
+        log_pz = (-0.5 * z.pow(2) - HALF_LOG_2PI).sum(-1)
+        log_qz_x = (-0.5 * eps.pow(2) - HALF_LOG_2PI - 0.5 * logvar[:, None, :]).sum(-1)
+        return log_px_z + log_pz - log_qz_x

@@ -1,0 +1,314 @@
+"""The library entry point: what the CLI, notebooks, tests and benchmarks call.
+
+    suite = load("suites/quickstart.toml")              # validate and expand (no torch)
+    outcome = run_suite("suites/quickstart.toml", "results", data_dir="../shared/data")
+    board = leaderboard("results/quickstart")           # seed-aggregated table
+    write_report("results/quickstart")                  # report.md, report.html, charts/
+
+Data flow: suite -> plan (what to train, what is done) -> strategy (who does what) ->
+trainer -> results store -> evaluation -> aggregate -> leaderboard / report. Each call here
+wires those modules together; none of them prints except through the progress display it is
+given. Heavy modules (torch, accelerate) are imported inside the calls that train or evaluate.
+"""
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+
+from harness.errors import HarnessError, SuiteError
+from harness.store import STATUS_COMPLETED, STATUS_SKIPPED, ResultsFileError, RunFolder, RunRecord, SuiteFolder
+from harness.suite import RunSpec, Suite, load_suite
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from harness.datasets import Dataset
+    from harness.evaluation.session import EvaluationSession
+    from harness.progress import TrainingProgress
+    from harness.store import MetricsRow, ReferenceRecord
+    from harness.strategy import Strategy
+
+
+def load(suite_path: str | Path, mixed_precision: str | None = None) -> Suite:
+    """A validated, expanded suite; `mixed_precision` overrides it, and where neither says,
+    `accelerate launch --mixed_precision` (its ACCELERATE_MIXED_PRECISION) decides."""
+    return load_suite(suite_path, mixed_precision, os.environ.get("ACCELERATE_MIXED_PRECISION"))
+
+
+def validate(paths: list[str | Path]) -> list[tuple[Path, Suite | SuiteError]]:
+    """Each suite file with its expanded suite, or the error listing every problem it has."""
+    checked: list[tuple[Path, Suite | SuiteError]] = []
+    for path in paths:
+        try:
+            checked.append((Path(path), load_suite(path)))
+        except SuiteError as err:
+            checked.append((Path(path), err))
+    return checked
+
+
+# -- plan ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Plan:
+    """What a launch will do: the selected runs, split into those to train and those already complete."""
+
+    suite: Suite
+    folder: SuiteFolder
+    runs: list[RunSpec]
+    to_train: list[RunSpec] = field(default_factory=list)
+    complete: list[RunSpec] = field(default_factory=list)
+
+
+def plan_suite(suite: Suite, results: str | Path, only: list[str] | None = None, force: bool = False) -> Plan:
+    """Which selected runs to train; refuses (exit 2) to overwrite a run trained with another configuration."""
+    folder = SuiteFolder(Path(results) / suite.name)
+    plan = Plan(suite, folder, suite.select(only))
+    conflicts = []
+    for run in plan.runs:
+        stored = folder.run(run.id)
+        if force or not stored.has_record():
+            plan.to_train.append(run)
+            continue
+        try:
+            record = stored.read_record()
+        except ResultsFileError:
+            plan.to_train.append(run)  # unreadable record: the run never finished
+            continue
+        if record.config_hash != run.config_hash:
+            conflicts.append(f"{stored.dir}: trained with another configuration "
+                             f"(hash {record.config_hash}, suite now gives {run.config_hash})")
+        elif record.status == STATUS_COMPLETED:
+            plan.complete.append(run)
+        else:
+            plan.to_train.append(run)
+    if conflicts:
+        raise HarnessError("\n".join(conflicts) + "\nuse --force to retrain them, or --results DIR to keep both",
+                           exit_code=2)
+    return plan
+
+
+# -- run -------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunOutcome:
+    spec: RunSpec
+    folder: RunFolder
+    record: RunRecord | None  # None for a complete run whose record could not be read back
+    status: str  # the record's status, "skipped", or "evaluation failed"
+    metrics: "MetricsRow | None" = None
+    failed_metrics: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SuiteOutcome:
+    folder: SuiteFolder
+    outcomes: list[RunOutcome]
+    writes_results: bool  # False on the other processes of a launch: they print nothing
+    evaluated: bool
+
+    @property
+    def failed(self) -> list[RunOutcome]:
+        return [o for o in self.outcomes if o.status not in (STATUS_COMPLETED, STATUS_SKIPPED)]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+
+def make_strategy(suite: Suite, name: str = "data_parallel") -> "Strategy":
+    from harness.strategy import STRATEGIES
+
+    return STRATEGIES.get(name)(suite.mixed_precision, suite.mixed_precision_source)
+
+
+def run_suite(suite: Suite | str | Path, results: str | Path = "results", *, data_dir: str | Path | None = None,
+              only: list[str] | None = None, force: bool = False, console: Console | None = None,
+              dataset: "Dataset | None" = None, on_run: Callable[[RunOutcome], None] | None = None) -> SuiteOutcome:
+    """Train (and evaluate) every selected run of `suite` that is not complete yet.
+
+    `dataset` skips loading it again (notebooks, benchmarks); `on_run` is called on the writing
+    process after each run with its outcome.
+    """
+    from harness.datasets import load_dataset
+    from harness.progress import TrainingProgress
+    from harness.trainer import train_run
+
+    suite = suite if isinstance(suite, Suite) else load(suite)
+    plan = plan_suite(suite, results, only, force)
+    dataset = dataset or load_dataset(suite.info.dataset, data_dir)
+    strategy = make_strategy(suite)
+    problems = [f"run {run.id}: {why}" for run in plan.to_train if (why := strategy.check_run(run))]
+    if problems:
+        raise HarnessError("\n".join(f"{suite.path}: {p}" for p in problems), exit_code=2)
+    if strategy.writes_results:
+        plan.folder.write_suite(suite.path.read_text(encoding="utf-8"), {
+            "suite": suite.info.model_dump(), "source": str(suite.path),
+            "mixed_precision": suite.mixed_precision, "mixed_precision_source": suite.mixed_precision_source,
+            "runs": [{"id": r.id, "name": r.name, "config_hash": r.config_hash} for r in suite.runs],
+        })
+
+    console = console or Console(stderr=True, highlight=False)
+    evaluation = _Evaluation(suite, dataset, strategy, plan.folder)
+    outcomes: list[RunOutcome] = []
+    report = on_run if strategy.writes_results and on_run else (lambda outcome: None)
+    with TrainingProgress(strategy.writes_results, len(plan.to_train), console) as progress:
+        if plan.complete:
+            progress.print(f"{len(plan.complete)} run(s) already complete with the same configuration: "
+                           "skipped (--force retrains)")
+        for spec in plan.complete:
+            outcome = RunOutcome(spec, plan.folder.run(spec.id), _read_record(plan.folder, spec), STATUS_SKIPPED)
+            if suite.evaluation.enabled and not plan.folder.run(spec.id).is_evaluated():
+                evaluation.evaluate(spec, outcome, progress)  # trained earlier but never scored
+            outcomes.append(outcome)
+            report(outcome)
+        for spec in plan.to_train:
+            record = train_run(spec, suite.name, dataset, strategy, plan.folder.run(spec.id), progress)
+            outcome = RunOutcome(spec, plan.folder.run(spec.id), record, record.status)
+            progress.finish_run(outcome)
+            if record.status == STATUS_COMPLETED and suite.evaluation.enabled:
+                evaluation.evaluate(spec, outcome, progress)
+            outcomes.append(outcome)
+            report(outcome)
+    return SuiteOutcome(plan.folder, outcomes, strategy.writes_results, suite.evaluation.enabled)
+
+
+def _read_record(folder: SuiteFolder, spec: RunSpec) -> RunRecord | None:
+    try:
+        return folder.run(spec.id).read_record()
+    except ResultsFileError:
+        return None
+
+
+class _Evaluation:
+    """Evaluates runs right after training; the session (evaluator, test features) is built on first use."""
+
+    def __init__(self, suite: Suite, dataset: "Dataset", strategy: "Strategy", folder: SuiteFolder) -> None:
+        self.suite, self.dataset, self.strategy, self.folder = suite, dataset, strategy, folder
+        self.session: "EvaluationSession | None" = None
+
+    def evaluate(self, spec: RunSpec, outcome: RunOutcome, progress: "TrainingProgress") -> None:
+        from harness.evaluation.runner import evaluate_reference, evaluate_run
+        from harness.evaluation.session import EvaluationSession
+
+        if self.session is None:
+            self.session = EvaluationSession(self.suite.evaluation, self.dataset, self.strategy)
+            evaluate_reference(self.folder, self.session)
+        outcome.metrics, outcome.failed_metrics = evaluate_run(self.folder.run(spec.id), self.session)
+        if outcome.failed_metrics:
+            outcome.status = "evaluation failed"
+        progress.evaluated(outcome)
+
+
+# -- evaluate a results folder ----------------------------------------------------------------
+
+
+@dataclass
+class EvaluationOutcome:
+    reference: "ReferenceRecord | None"
+    runs: list[RunOutcome]
+    writes_results: bool
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if any(o.failed_metrics for o in self.runs) else 0
+
+
+def evaluate_results(results_dir: str | Path, *, data_dir: str | Path | None = None, only: list[str] | None = None,
+                     num_samples: int | None = None, metrics: list[str] | None = None,
+                     on_run: Callable[[RunOutcome], None] | None = None) -> EvaluationOutcome:
+    """(Re-)score the completed runs of a suite's results folder from their saved weights."""
+    folder = SuiteFolder(Path(results_dir)).require()
+    suite = load_suite(folder.suite_toml)
+    overrides = {k: v for k, v in (("num_samples", num_samples), ("metrics", metrics)) if v is not None}
+    try:
+        config = suite.evaluation.model_validate({**suite.evaluation.model_dump(), **overrides, "enabled": True})
+    except ValueError as err:
+        raise HarnessError(f"evaluation options: {err}", exit_code=2) from None
+    finished = []
+    for spec in suite.select(only):
+        record = _read_record(folder, spec)
+        if record is not None and record.status == STATUS_COMPLETED:
+            finished.append((spec, record))
+    missing = [spec.id for spec, _ in finished if not folder.run(spec.id).has_weights()]
+    if missing:
+        raise HarnessError(f"{folder.dir}: no saved weights for {', '.join(missing)} (reference results are "
+                           "committed without weights); retrain them with `harness run` to re-evaluate", exit_code=2)
+    if not finished:
+        raise HarnessError(f"{folder.dir}: no completed runs to evaluate", exit_code=2)
+
+    from harness.datasets import load_dataset
+    from harness.evaluation.runner import evaluate_reference, evaluate_run
+    from harness.evaluation.session import EvaluationSession
+    from harness.strategy import DataParallel
+
+    strategy = DataParallel("no", "evaluation runs in fp32")
+    session = EvaluationSession(config, load_dataset(suite.info.dataset, data_dir), strategy)
+    reference = evaluate_reference(folder, session)
+    outcomes = []
+    for spec, record in finished:
+        row, failed = evaluate_run(folder.run(spec.id), session)
+        outcome = RunOutcome(spec, folder.run(spec.id), record, "evaluation failed" if failed else STATUS_COMPLETED,
+                             row, failed)
+        outcomes.append(outcome)
+        if on_run and strategy.writes_results:
+            on_run(outcome)
+    return EvaluationOutcome(reference, outcomes, strategy.writes_results)
+
+
+# -- aggregate, leaderboard, report -------------------------------------------------------------
+
+
+def load_results(results_dir: str | Path) -> "pd.DataFrame":
+    """One row per run of a suite's results folder: configuration, status, timings, every metric."""
+    from harness.aggregate import load_runs
+
+    return load_runs(SuiteFolder(Path(results_dir)).require())
+
+
+@dataclass
+class Leaderboard:
+    title: str
+    table: "pd.DataFrame"  # one row per configuration: mean, std, CI and n per metric
+    metrics: list[str]
+
+    def export(self, fmt: str) -> str:
+        from harness.leaderboard import export
+
+        return export(self.table, self.metrics, fmt)
+
+    def rich(self) -> Any:
+        from harness.leaderboard import rich_table
+
+        return rich_table(self.table, self.metrics, self.title)
+
+
+def leaderboard(results_dir: str | Path, metrics: list[str] | None = None, sort: str | None = None) -> Leaderboard:
+    """The suite's configurations aggregated over seeds, best first by `sort` (default: FID when present)."""
+    from harness.aggregate import aggregate, result_columns
+    from harness.columns import all_columns, leaderboard_columns
+    from harness.leaderboard import sort_frame
+
+    runs = load_results(results_dir)
+    available = result_columns(runs)
+    unknown = [m for m in (metrics or []) + ([sort] if sort else []) if m not in available and m not in all_columns()]
+    if unknown:
+        raise HarnessError(f"unknown metric(s) {', '.join(unknown)}; in these results: {', '.join(available)}",
+                           exit_code=2)
+    chosen = [m for m in (metrics or leaderboard_columns()) if m in runs]
+    table = aggregate(runs, chosen)
+    sort = sort or ("fid" if "fid" in chosen else None)
+    table = sort_frame(table, sort if sort in table else None)
+    return Leaderboard(f"{Path(results_dir).name}: {len(runs)} runs, {len(table)} configurations", table, chosen)
+
+
+def write_report(results_dir: str | Path, log: Callable[[str], None] = print) -> Path:
+    """report.md, a self-contained report.html and charts/*.png from the results store alone."""
+    from harness.report import build_report
+
+    return build_report(SuiteFolder(Path(results_dir)).require(), log=log)

@@ -1,0 +1,401 @@
+"""The results store: the only module that knows file names and layouts, and reads or writes them.
+
+    <results>/<suite>/suite.toml                  copy of the suite file that produced the runs
+    <results>/<suite>/suite.json                  the suite's settings and its expanded runs
+    <results>/<suite>/reference/                  the real-data floor and the test/train feature statistics
+    <results>/<suite>/report.{md,html}, leaderboard.{md,csv}, charts/   written by `harness report`
+    <results>/<suite>/<run id>/config.json        resolved configuration + its hash        (RunConfig)
+    <results>/<suite>/<run id>/run.json           status, times, parameters, device, versions (RunRecord)
+    <results>/<suite>/<run id>/history.jsonl      one line per epoch: losses, images/s, wall time
+    <results>/<suite>/<run id>/weights.safetensors    final weights of every network
+    <results>/<suite>/<run id>/samples.png        8x8 samples from a fixed latent batch
+    <results>/<suite>/<run id>/checkpoint/        last complete end-of-epoch training state
+    <results>/<suite>/<run id>/metrics.json       every metric: values, settings, wall time (or n/a + why)
+    <results>/<suite>/<run id>/metrics_row.json   one flat row per run, what aggregation reads (MetricsRow)
+    <results>/<suite>/<run id>/feature_stats.safetensors  mean and covariance of the samples' features
+    <results>/<suite>/<run id>/figures.safetensors  what the report draws: reconstructions, interpolations,
+                                                  class histogram (made once, at evaluation)
+
+Every write is atomic (a kill never leaves a half-written file). Every read returns a typed
+object or raises `ResultsFileError` naming the file, so a corrupt file is one clear message,
+never a traceback from whoever happened to read it first. Torch is imported only by the
+methods that read or write tensors, so the light commands stay light.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from harness.errors import HarnessError
+
+if TYPE_CHECKING:
+    import torch
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+STATUS_RUNNING = "running"
+STATUS_COMPLETED = "completed"
+STATUS_FAILED = "failed"
+STATUS_DIVERGED = "diverged"
+STATUS_SKIPPED = "skipped"  # not in a record: a launch's word for a run complete from an earlier launch
+
+
+class ResultsFileError(HarnessError):
+    """A results file is missing, truncated or not what it should be; the message names it."""
+
+    exit_code = 2
+
+    def __init__(self, path: Path, problem: str, fix: str = "") -> None:
+        self.path = path
+        super().__init__(f"{path}: {problem}" + (f"; {fix}" if fix else ""))
+
+
+# -- atomic writes ---------------------------------------------------------------------------
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call `write(tmp)` on a temp file beside `path`, then rename it over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    """Parsed JSON, or ResultsFileError naming the file when it is missing or not JSON."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ResultsFileError(path, "file is missing") from None
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise ResultsFileError(path, f"not readable JSON ({err})", "the file is truncated or corrupt") from None
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+# -- typed files -----------------------------------------------------------------------------
+
+
+class _File(BaseModel):
+    """A JSON results file: known keys are typed, unknown ones are kept (newer versions add keys)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    @classmethod
+    def read(cls, path: Path) -> "Any":
+        data = read_json(path)
+        try:
+            return cls.model_validate(data)
+        except ValidationError as err:
+            first = err.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "top level"
+            raise ResultsFileError(path, f"not a valid {cls.__name__} ({where}: {first['msg']})",
+                                   "the file is corrupt or from another tool") from None
+
+    def write(self, path: Path) -> None:
+        write_json(path, self.model_dump(mode="json"))
+
+
+class RunConfig(_File):
+    """config.json: everything that determined training, and its hash."""
+
+    id: str
+    name: str
+    suite: str
+    config_hash: str
+    matrix: dict[str, Any] = {}
+    dataset: str
+    model: str
+    seed: int
+    mixed_precision: str
+    training: dict[str, Any]
+    model_options: dict[str, Any]
+
+
+class RunRecord(_File):
+    """run.json: what happened to a run (status, where and how it trained, what it cost)."""
+
+    id: str
+    name: str
+    suite: str
+    config_hash: str
+    status: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    epochs: int
+    epochs_completed: int = 0
+    device: str | None = None
+    num_processes: int | None = None
+    distributed_type: str | None = None
+    strategy: str | None = None
+    mixed_precision: str | None = None
+    mixed_precision_source: str | None = None
+    forward_dtypes: dict[str, str] | None = None
+    versions: dict[str, str] = {}
+    git_commit: str | None = None
+    parameters: dict[str, int] = {}
+    steps: int | None = None
+    train_seconds: float | None = None
+    images_per_second: float | None = None
+    final_losses: dict[str, float] = {}
+    replicas_identical: bool | None = None
+    error: str | None = None
+    total_seconds: float | None = None
+
+
+class MetricsRow(_File):
+    """metrics_row.json: one flat row per run; metric columns are the extra keys."""
+
+    id: str
+    name: str
+    suite: str
+    model: str
+    seed: int
+    config_hash: str
+    evaluation_seconds: float | None = None
+
+    @property
+    def values(self) -> dict[str, Any]:
+        return self.model_dump()
+
+
+class ReferenceRecord(_File):
+    """reference/metrics.json: the real-data floor (training images scored like a model)."""
+
+    what: str
+    values: dict[str, Any]
+    seconds: float | None = None
+
+
+# -- folders ---------------------------------------------------------------------------------
+
+
+class RunFolder:
+    """One run's folder and every file in it."""
+
+    def __init__(self, suite_dir: Path, run_id: str) -> None:
+        self.id = run_id
+        self.dir = Path(suite_dir) / run_id
+        self.config_file = self.dir / "config.json"
+        self.record_file = self.dir / "run.json"
+        self.history_file = self.dir / "history.jsonl"
+        self.weights_file = self.dir / "weights.safetensors"
+        self.samples_png = self.dir / "samples.png"
+        self.checkpoint = self.dir / "checkpoint"
+        self.checkpoint_staging = self.dir / "checkpoint.tmp"
+        self.error_log = self.dir / "error.log"
+        self.metrics_file = self.dir / "metrics.json"
+        self.metrics_row_file = self.dir / "metrics_row.json"
+        self.feature_stats_file = self.dir / "feature_stats.safetensors"
+        self.figures_file = self.dir / "figures.safetensors"
+
+    def __repr__(self) -> str:
+        return f"RunFolder({self.dir})"
+
+    def exists(self) -> bool:
+        return self.config_file.is_file()
+
+    def start_fresh(self) -> None:
+        """Remove whatever an earlier attempt left (a fresh start or --force) and make the folder."""
+        if self.dir.exists():
+            shutil.rmtree(self.dir)
+        self.dir.mkdir(parents=True)
+
+    # config and record
+    def write_config(self, config: RunConfig) -> None:
+        config.write(self.config_file)
+
+    def read_config(self) -> RunConfig:
+        return RunConfig.read(self.config_file)
+
+    def write_record(self, record: RunRecord) -> None:
+        record.write(self.record_file)
+
+    def has_record(self) -> bool:
+        return self.record_file.exists()
+
+    def read_record(self) -> RunRecord:
+        return RunRecord.read(self.record_file)
+
+    def clear_checkpoint_staging(self) -> None:
+        if self.checkpoint_staging.exists():
+            shutil.rmtree(self.checkpoint_staging)
+
+    def commit_checkpoint(self, epochs_completed: int, global_step: int) -> None:
+        """Mark the staged checkpoint complete and swap it in for the previous one."""
+        write_json(self.checkpoint_staging / "trainer_state.json",
+                   {"epochs_completed": epochs_completed, "global_step": global_step})
+        previous = self.dir / "checkpoint.old"
+        if self.checkpoint.exists():
+            self.checkpoint.rename(previous)
+        self.checkpoint_staging.rename(self.checkpoint)
+        shutil.rmtree(previous, ignore_errors=True)
+
+    def write_error_log(self, text: str) -> None:
+        write_text(self.error_log, text)
+
+    # history
+    def append_history(self, row: dict[str, Any]) -> None:
+        """Rewrite the whole history atomically with one more row (histories are small)."""
+        existing = self.history_file.read_text(encoding="utf-8") if self.history_file.exists() else ""
+        write_text(self.history_file, existing + json.dumps(row) + "\n")
+
+    def read_history(self) -> list[dict[str, Any]]:
+        if not self.history_file.exists():
+            return []
+        rows = []
+        for number, line in enumerate(self.history_file.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError:
+                raise ResultsFileError(self.history_file, f"line {number} is not JSON", "the file is corrupt") from None
+            if not isinstance(row, dict) or not isinstance(row.get("epoch"), int):
+                raise ResultsFileError(self.history_file, f"line {number} has no epoch number", "the file is corrupt")
+            rows.append(row)
+        return rows
+
+    # tensors
+    def has_weights(self) -> bool:
+        return self.weights_file.exists()
+
+    def write_weights(self, state: dict[str, "torch.Tensor"]) -> None:
+        _write_tensors(self.weights_file, state)
+
+    def read_weights(self) -> dict[str, "torch.Tensor"]:
+        return _read_tensors(self.weights_file, "retrain the run with `harness run --force`")
+
+    def write_samples(self, images: "torch.Tensor", rows: int) -> None:
+        from harness.images import save_grid
+
+        save_grid(images, self.samples_png, rows=rows)
+
+    def write_evaluation(self, report: dict[str, Any], row: MetricsRow,
+                         feature_stats: dict[str, "torch.Tensor"] | None,
+                         figures: dict[str, "torch.Tensor"] | None) -> None:
+        if feature_stats is not None:
+            _write_tensors(self.feature_stats_file, feature_stats)
+        if figures:
+            _write_tensors(self.figures_file, figures)
+        write_json(self.metrics_file, report)
+        row.write(self.metrics_row_file)
+
+    def is_evaluated(self) -> bool:
+        return self.metrics_row_file.exists()
+
+    def read_metrics_row(self) -> MetricsRow:
+        return MetricsRow.read(self.metrics_row_file)
+
+    def read_feature_stats(self) -> dict[str, "torch.Tensor"]:
+        return _read_tensors(self.feature_stats_file, "re-evaluate the run with `harness evaluate`")
+
+    def read_figures(self) -> dict[str, "torch.Tensor"] | None:
+        """The report's model figures, or None for runs evaluated without them (or before they existed)."""
+        if not self.figures_file.exists():
+            return None
+        return _read_tensors(self.figures_file, "re-evaluate the run with `harness evaluate`")
+
+
+class SuiteFolder:
+    """A suite's results folder: its copy of the suite, the reference floor, runs and report files."""
+
+    def __init__(self, path: Path) -> None:
+        self.dir = Path(path)
+        self.suite_toml = self.dir / "suite.toml"
+        self.suite_json = self.dir / "suite.json"
+        self.reference_dir = self.dir / "reference"
+        self.charts = self.dir / "charts"
+        self.report_md = self.dir / "report.md"
+        self.report_html = self.dir / "report.html"
+        self.leaderboard_md = self.dir / "leaderboard.md"
+        self.leaderboard_csv = self.dir / "leaderboard.csv"
+
+    def __repr__(self) -> str:
+        return f"SuiteFolder({self.dir})"
+
+    @property
+    def name(self) -> str:
+        return self.dir.name
+
+    def require(self) -> "SuiteFolder":
+        """This folder, or a clear error when it is not a suite's results folder."""
+        if not self.suite_toml.is_file():
+            raise HarnessError(f"{self.dir}: no suite.toml here; pass a suite's results folder "
+                               "such as results/quickstart (made by `harness run`)", exit_code=2)
+        return self
+
+    def write_suite(self, suite_text: str, settings: dict[str, Any]) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        write_text(self.suite_toml, suite_text)
+        write_json(self.suite_json, settings)
+
+    def run(self, run_id: str) -> RunFolder:
+        return RunFolder(self.dir, run_id)
+
+    def runs(self) -> Iterator[RunFolder]:
+        """Every run folder (a folder with a config.json), sorted by id."""
+        if not self.dir.is_dir():
+            return iter(())
+        return iter([RunFolder(self.dir, p.name) for p in sorted(self.dir.iterdir()) if (p / "config.json").is_file()])
+
+    # the real-data floor
+    def write_reference(self, record: ReferenceRecord, stats: dict[str, dict[str, "torch.Tensor"]]) -> None:
+        for name, tensors in stats.items():
+            _write_tensors(self.reference_dir / f"{name}_stats.safetensors", tensors)
+        record.write(self.reference_dir / "metrics.json")
+
+    def read_reference(self) -> ReferenceRecord | None:
+        path = self.reference_dir / "metrics.json"
+        return ReferenceRecord.read(path) if path.exists() else None
+
+    def read_reference_stats(self, name: str) -> dict[str, "torch.Tensor"]:
+        return _read_tensors(self.reference_dir / f"{name}_stats.safetensors", "re-evaluate with `harness evaluate`")
+
+    def chart(self, name: str) -> Path:
+        return self.charts / f"{name}.png"
+
+
+def _write_tensors(path: Path, tensors: dict[str, "torch.Tensor"]) -> None:
+    from safetensors.torch import save_file
+
+    contiguous = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    atomic_write(path, lambda tmp: save_file(contiguous, str(tmp)))
+
+
+def _read_tensors(path: Path, fix: str) -> dict[str, "torch.Tensor"]:
+    """A safetensors file (never a pickle), or ResultsFileError naming it."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    if not path.exists():
+        raise ResultsFileError(path, "file is missing", fix)
+    try:
+        return load_file(path)
+    except (SafetensorError, OSError, ValueError) as err:
+        raise ResultsFileError(path, f"not a readable safetensors file ({err})", fix) from None
