@@ -176,8 +176,9 @@ def _train_epoch(model: GenerativeModel, spec: RunSpec, epoch: int, train_images
 
 
 def _observe_forward_dtypes(model: GenerativeModel, record: RunRecord) -> Callable[[], None]:
-    """Record the dtype each network's forward pass produced in the first step (the precision that
-    really ran, not the one asked for). Returns a callable that removes the hooks."""
+    """Record the dtype each network's first weighted layer computed in during the first step (the
+    precision that really ran, not the one asked for; accelerate casts a network's *outputs* back
+    to fp32, so the network's own output would not tell). Returns a callable that removes the hooks."""
     observed: dict[str, str] = {}
 
     def hook(name: str):
@@ -186,7 +187,11 @@ def _observe_forward_dtypes(model: GenerativeModel, record: RunRecord) -> Callab
                 observed.setdefault(name, str(output.dtype).removeprefix("torch."))
         return seen
 
-    handles = [network.register_forward_hook(hook(name)) for name, network in model.networks.items()]
+    def first_layer(network: torch.nn.Module) -> torch.nn.Module:
+        weighted = [m for m in network.modules() if any(True for _ in m.parameters(recurse=False))]
+        return weighted[0] if weighted else network
+
+    handles = [first_layer(network).register_forward_hook(hook(name)) for name, network in model.networks.items()]
 
     def remove() -> None:
         for handle in handles:
