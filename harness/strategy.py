@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import accelerate.optimizer
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 from accelerate.utils import gather_object
 
 from harness.errors import HarnessError
@@ -113,6 +114,11 @@ class DataParallel(Strategy):
     name = "data_parallel"
 
     def __init__(self, mixed_precision: str, mixed_precision_source: str) -> None:
+        state = AcceleratorState._shared_state
+        if state and state.get("_mixed_precision", mixed_precision) != mixed_precision:
+            # accelerate keeps one precision per process and refuses another; a notebook or test
+            # that runs an fp32 suite and then a bf16 one resets it (the process group is kept).
+            AcceleratorState._reset_state(reset_partial_state=False)
         self.accelerator = Accelerator(mixed_precision=mixed_precision)
         self.mixed_precision_source = mixed_precision_source
 
