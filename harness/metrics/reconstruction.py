@@ -102,10 +102,12 @@ class Reconstruction(Metric):
 
         def errors(chunk: int, start: int, stop: int) -> torch.Tensor:
             batch = images[start:stop].to(session.device)
-            if isinstance(model, Encodes):
-                with torch.no_grad():
-                    return (model.decode(model.encode(batch)[0]).float() - batch).pow(2).flatten(1).mean(1)
             generator = torch.Generator().manual_seed(derived_seed(0, "inversion", chunk))
+            if isinstance(model, Encodes):
+                rebuilt = reconstruct(model, batch, c.inversion_steps, c.inversion_restarts, c.inversion_lr, generator)
+                return (rebuilt - batch).pow(2).flatten(1).mean(1)
+            # The inversion's own per-image errors: decoding the chosen latents again in a smaller
+            # batch could round differently.
             return invert(model, batch, c.inversion_steps, c.inversion_restarts, c.inversion_lr, generator)[1]
 
         with frozen(model):
