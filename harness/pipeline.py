@@ -61,7 +61,7 @@ class Plan:
     folder: SuiteFolder
     runs: list[RunSpec]
     to_train: list[RunSpec] = field(default_factory=list)
-    complete: list[RunSpec] = field(default_factory=list)
+    complete: list[tuple[RunSpec, RunRecord]] = field(default_factory=list)
 
 
 def plan_suite(suite: Suite, results: str | Path, only: list[str] | None = None, force: bool = False) -> Plan:
@@ -83,7 +83,7 @@ def plan_suite(suite: Suite, results: str | Path, only: list[str] | None = None,
             conflicts.append(f"{stored.dir}: trained with another configuration "
                              f"(hash {record.config_hash}, suite now gives {run.config_hash})")
         elif record.status == STATUS_COMPLETED:
-            plan.complete.append(run)
+            plan.complete.append((run, record))
         else:
             plan.to_train.append(run)
     if conflicts:
@@ -99,7 +99,7 @@ def plan_suite(suite: Suite, results: str | Path, only: list[str] | None = None,
 class RunOutcome:
     spec: RunSpec
     folder: RunFolder
-    record: RunRecord | None  # None for a complete run whose record could not be read back
+    record: RunRecord
     status: str  # the record's status, "skipped", or "evaluation failed"
     metrics: "MetricsRow | None" = None
     failed_metrics: list[str] = field(default_factory=list)
@@ -161,8 +161,8 @@ def run_suite(suite: Suite | str | Path, results: str | Path = "results", *, dat
         if plan.complete:
             progress.print(f"{len(plan.complete)} run(s) already complete with the same configuration: "
                            "skipped (--force retrains)")
-        for spec in plan.complete:
-            outcome = RunOutcome(spec, plan.folder.run(spec.id), _read_record(plan.folder, spec), STATUS_SKIPPED)
+        for spec, record in plan.complete:
+            outcome = RunOutcome(spec, plan.folder.run(spec.id), record, STATUS_SKIPPED)
             if suite.evaluation.enabled and not plan.folder.run(spec.id).is_evaluated():
                 evaluation.evaluate(spec, outcome, progress)  # trained earlier but never scored
             outcomes.append(outcome)
@@ -176,13 +176,6 @@ def run_suite(suite: Suite | str | Path, results: str | Path = "results", *, dat
             outcomes.append(outcome)
             report(outcome)
     return SuiteOutcome(plan.folder, outcomes, strategy.writes_results, suite.evaluation.enabled)
-
-
-def _read_record(folder: SuiteFolder, spec: RunSpec) -> RunRecord | None:
-    try:
-        return folder.run(spec.id).read_record()
-    except ResultsFileError:
-        return None
 
 
 class _Evaluation:
@@ -232,8 +225,11 @@ def evaluate_results(results_dir: str | Path, *, data_dir: str | Path | None = N
         raise HarnessError(f"evaluation options: {err}", exit_code=2) from None
     finished = []
     for spec in suite.select(only):
-        record = _read_record(folder, spec)
-        if record is not None and record.status == STATUS_COMPLETED:
+        try:
+            record = folder.run(spec.id).read_record()
+        except ResultsFileError:
+            continue  # never trained, or its record is unreadable: nothing to score
+        if record.status == STATUS_COMPLETED:
             finished.append((spec, record))
     missing = [spec.id for spec, _ in finished if not folder.run(spec.id).has_weights()]
     if missing:

@@ -79,8 +79,6 @@ class TrainingProgress:
 
 def run_line(outcome: "RunOutcome") -> str:
     record = outcome.record
-    if record is None:
-        return f"[red]{outcome.status}[/] {outcome.spec.id}"
     if record.status != STATUS_COMPLETED:
         return f"[red]{record.status}[/] {record.id}: {record.error or ''}"
     losses = " ".join(f"{k} {v:.4g}" for k, v in record.final_losses.items())
@@ -110,9 +108,6 @@ def summary_table(outcomes: list["RunOutcome"]) -> Table:
     for outcome in outcomes:
         record = outcome.record
         style = {"completed": "green", "skipped": "dim"}.get(outcome.status, "red")
-        if record is None:
-            table.add_row(outcome.spec.id, f"[{style}]{outcome.status}[/]", "", "", "", "", "")
-            continue
         losses = " ".join(f"{k} {v:.4g}" for k, v in record.final_losses.items())
         table.add_row(
             record.id,

@@ -217,9 +217,6 @@ class RunFolder:
     def __repr__(self) -> str:
         return f"RunFolder({self.dir})"
 
-    def exists(self) -> bool:
-        return self.config_file.is_file()
-
     def start_fresh(self) -> None:
         """Remove whatever an earlier attempt left (a fresh start or --force) and make the folder."""
         if self.dir.exists():
@@ -312,9 +309,6 @@ class RunFolder:
     def read_metrics_row(self) -> MetricsRow:
         return MetricsRow.read(self.metrics_row_file)
 
-    def read_feature_stats(self) -> dict[str, "torch.Tensor"]:
-        return _read_tensors(self.feature_stats_file, "re-evaluate the run with `harness evaluate`")
-
     def read_figures(self) -> dict[str, "torch.Tensor"] | None:
         """The report's model figures, or None for runs evaluated without them (or before they existed)."""
         if not self.figures_file.exists():
@@ -338,10 +332,6 @@ class SuiteFolder:
 
     def __repr__(self) -> str:
         return f"SuiteFolder({self.dir})"
-
-    @property
-    def name(self) -> str:
-        return self.dir.name
 
     def require(self) -> "SuiteFolder":
         """This folder, or a clear error when it is not a suite's results folder."""
@@ -373,9 +363,6 @@ class SuiteFolder:
     def read_reference(self) -> ReferenceRecord | None:
         path = self.reference_dir / "metrics.json"
         return ReferenceRecord.read(path) if path.exists() else None
-
-    def read_reference_stats(self, name: str) -> dict[str, "torch.Tensor"]:
-        return _read_tensors(self.reference_dir / f"{name}_stats.safetensors", "re-evaluate with `harness evaluate`")
 
     def chart(self, name: str) -> Path:
         return self.charts / f"{name}.png"

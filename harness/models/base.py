@@ -30,8 +30,12 @@ class GenerativeModel(ABC):
     """A model: named networks, their optimizers, one training step and `sample`."""
 
     loss_names: ClassVar[tuple[str, ...]]
+    network_names: ClassVar[tuple[str, ...]]  # what an architecture must build for this family
 
     def __init__(self, options: ModelOptions, networks: dict[str, nn.Module], image_shape: ImageShape) -> None:
+        if set(networks) != set(self.network_names):
+            raise ValueError(f"a {type(self).__name__} architecture builds {', '.join(map(repr, self.network_names))}, "
+                             f"not {sorted(networks)}")
         self.options = options
         self.image_shape = image_shape
         self.networks = networks

@@ -14,12 +14,11 @@ class GAN(GenerativeModel):
     """Networks: "generator" (latents -> images in [-1, 1], tanh) and "discriminator" (images -> 1 logit)."""
 
     loss_names = ("discriminator", "generator")
+    network_names = ("generator", "discriminator")
     options: GANOptions
 
     def __init__(self, options: GANOptions, networks: dict[str, nn.Module], image_shape: ImageShape,
                  objective: GANObjective) -> None:
-        if set(networks) != {"generator", "discriminator"}:
-            raise ValueError(f"a GAN architecture builds 'generator' and 'discriminator', not {sorted(networks)}")
         super().__init__(options, networks, image_shape)
         self.objective = objective
         self.latent_dim = options.latent_dim

@@ -20,12 +20,11 @@ HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 class VAE(GenerativeModel):
     loss_names = ("loss", "reconstruction", "kl")
+    network_names = ("encoder", "decoder")
     options: VAEOptions
 
     def __init__(self, options: VAEOptions, networks: dict[str, nn.Module], image_shape: ImageShape,
                  likelihood: Likelihood) -> None:
-        if set(networks) != {"encoder", "decoder"}:
-            raise ValueError(f"a VAE architecture builds 'encoder' and 'decoder', not {sorted(networks)}")
         super().__init__(options, networks, image_shape)
         self.likelihood = likelihood
         self.latent_dim = options.latent_dim
