@@ -48,9 +48,31 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data-dir", type=Path, help="dataset root holding <dataset>/<files> (default: $HARNESS_DATA_DIR, then ~/.cache/harness/data)")
     run.add_argument("--only", nargs="+", metavar="NAME", help="train only runs whose name or id matches (glob patterns allowed)")
     run.add_argument("--dry-run", action="store_true", help="print the expanded run table and exit without training")
-    run.add_argument("--mixed-precision", choices=["no", "fp16", "bf16"], help="override the suite's mixed precision")
+    run.add_argument("--mixed-precision", choices=["auto", "no", "fp16", "bf16"],
+                     help="override the suite's mixed precision (auto: bf16/fp16 only where the device computes it natively)")
     run.add_argument("--force", action="store_true", help="retrain runs that already have results")
+    run.add_argument("--strategy", choices=["run_parallel", "data_parallel"],
+                     help="how the processes of `accelerate launch` share the suite: whole runs per process "
+                     "(run_parallel, the default) or every run split over all processes (data_parallel)")
+    run.add_argument("--threads", type=int, metavar="N", help="CPU threads per process (default: cores / processes)")
+    cluster = run.add_argument_group("cluster (submitit; pip install -e \".[cluster]\")")
+    cluster.add_argument("--executor", choices=["slurm", "local"],
+                         help="submit the pending runs as a job array, one `harness run --only RUN` per task, instead "
+                         "of training here (local: the same tasks as subprocesses of this machine)")
+    cluster.add_argument("--partition", help="Slurm partition")
+    cluster.add_argument("--gpus-per-run", type=int, default=0, metavar="N", help="GPUs per task (default 0)")
+    cluster.add_argument("--cpus-per-run", type=int, default=2, metavar="N", help="CPU cores per task (default 2)")
+    cluster.add_argument("--time", type=int, default=240, metavar="MINUTES", help="time limit per task (default 240)")
+    cluster.add_argument("--max-parallel", type=int, metavar="N", help="at most N tasks at once (Slurm array throttle)")
+    cluster.add_argument("--wait", action="store_true", help="wait for the jobs and print the leaderboard (always for local)")
     run.set_defaults(handler=cmd_run)
+
+    state = commands.add_parser(
+        "status", help="where each run of a results folder stands: pending, submitted, running, done, failed",
+        description="For each run of RESULTS_DIR's suite: done, failed or diverged (from its record), running "
+        "(which machine and process, how far), interrupted (its process is gone), submitted (cluster job) or pending.")
+    state.add_argument("results_dir", type=Path, metavar="RESULTS_DIR")
+    state.set_defaults(handler=cmd_status)
 
     validate = commands.add_parser(
         "validate",
@@ -117,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except HarnessError as err:
-        if _is_main_process():
+        if _is_main_process() or err.every_process:
             console = Console(stderr=True, highlight=False)
             for line in str(err).splitlines():
                 console.print(f"[bold red]error:[/] {escape(line)}", soft_wrap=True)
@@ -269,8 +291,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     console = Console(stderr=True, highlight=False)
     if not console.is_terminal:
         console.width = max(console.width, 120)  # log files: keep the tables readable
+    if args.executor:
+        return _submit(suite, args, console)
     outcome = pipeline.run_suite(suite, args.results, data_dir=args.data_dir, only=args.only, force=args.force,
-                                 console=console)
+                                 console=console, strategy=args.strategy, threads=args.threads)
     if outcome.writes_results:
         from harness.progress import summary_table
 
@@ -280,6 +304,53 @@ def cmd_run(args: argparse.Namespace) -> int:
         console.print(f"results: {outcome.folder.dir}/  (leaderboard: python -m harness leaderboard "
                       f"{outcome.folder.dir}; report: python -m harness report {outcome.folder.dir})")
     return outcome.exit_code
+
+
+def _submit(suite: Suite, args: argparse.Namespace, console: Console) -> int:
+    from harness.executors import ClusterOptions
+
+    options = ClusterOptions(partition=args.partition, gpus_per_run=args.gpus_per_run, cpus_per_run=args.cpus_per_run,
+                             time_minutes=args.time, max_parallel=args.max_parallel, data_dir=args.data_dir)
+    waiting = args.wait or args.executor == "local"
+    folder = args.results / suite.name
+
+    def show_progress() -> None:
+        _, states = pipeline.status(folder)
+        counts = {s: sum(1 for x in states if x.state == s) for s in dict.fromkeys(x.state for x in states)}
+        console.print("  " + ", ".join(f"{n} {s}" for s, n in counts.items()), end="\r" if console.is_terminal else "\n")
+
+    submission = pipeline.submit_suite(suite, args.results, executor=args.executor, options=options, only=args.only,
+                                       force=args.force, wait=waiting, on_poll=show_progress if waiting else None)
+    for run_id, why in submission.already.items():
+        console.print(f"[dim]not submitted[/] {run_id}: {why}")
+    if submission.submitted:
+        jobs = sorted(set(submission.submitted.values()))
+        console.print(f"submitted {len(submission.submitted)} run(s) to {args.executor}: job(s) {', '.join(jobs)}")
+    else:
+        console.print("nothing to submit: every selected run is complete, running or queued")
+    if not waiting:
+        console.print(f"follow them with: python -m harness status {folder}")
+        return 0
+    return cmd_status(argparse.Namespace(results_dir=folder))
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Exit 0 when every run is done, 1 when any failed, diverged or was interrupted, else 0."""
+    suite, states = pipeline.status(args.results_dir)
+    styles = {"done": "green", "running": "cyan", "submitted": "blue", "pending": "dim"}
+    table = Table(title=f"{suite.name}: {len(states)} runs", title_justify="left")
+    table.add_column("run", no_wrap=True)
+    table.add_column("state")
+    table.add_column("detail", overflow="fold")
+    for state in states:
+        table.add_row(state.id, f"[{styles.get(state.state, 'red')}]{state.state}[/]", escape(state.detail))
+    console = Console(highlight=False)
+    console.print(table)
+    counts: dict[str, int] = {}
+    for state in states:
+        counts[state.state] = counts.get(state.state, 0) + 1
+    console.print(", ".join(f"{n} {s}" for s, n in counts.items()))
+    return 1 if any(s.state in ("failed", "diverged", "interrupted", "unreadable") for s in states) else 0
 
 
 def run_table(suite: Suite, runs: list[RunSpec]) -> Table:

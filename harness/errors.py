@@ -8,11 +8,13 @@ class HarnessError(Exception):
     """
 
     exit_code = 1
+    every_process = False  # printed by every process of a launch, not only the main one
 
-    def __init__(self, message: str, exit_code: int | None = None) -> None:
+    def __init__(self, message: str, exit_code: int | None = None, every_process: bool = False) -> None:
         super().__init__(message)
         if exit_code is not None:
             self.exit_code = exit_code
+        self.every_process = every_process
 
 
 class SuiteError(HarnessError):

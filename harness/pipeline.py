@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 
 from harness.errors import HarnessError, SuiteError
-from harness.store import STATUS_COMPLETED, STATUS_SKIPPED, ResultsFileError, RunFolder, RunRecord, SuiteFolder
+from harness.store import (STATUS_COMPLETED, STATUS_FAILED, STATUS_RUNNING, STATUS_SKIPPED, ResultsFileError, RunFolder,
+                           RunRecord, SuiteFolder)
 from harness.suite import RunSpec, Suite, load_suite
 
 if TYPE_CHECKING:
@@ -28,15 +29,19 @@ if TYPE_CHECKING:
 
     from harness.datasets import Dataset
     from harness.evaluation.session import EvaluationSession
+    from harness.executors import ClusterOptions, Submission
     from harness.progress import TrainingProgress
     from harness.store import MetricsRow, ReferenceRecord
     from harness.strategy import Strategy
 
 
 def load(suite_path: str | Path, mixed_precision: str | None = None) -> Suite:
-    """A validated, expanded suite; `mixed_precision` overrides it, and where neither says,
-    `accelerate launch --mixed_precision` (its ACCELERATE_MIXED_PRECISION) decides."""
-    return load_suite(suite_path, mixed_precision, os.environ.get("ACCELERATE_MIXED_PRECISION"))
+    """A validated, expanded suite ready to train on this machine: `mixed_precision` overrides the
+    suite's, and where neither says, `accelerate launch --mixed_precision` (its
+    ACCELERATE_MIXED_PRECISION) decides, else "auto": what this device computes natively."""
+    from harness.hardware import auto_precision
+
+    return load_suite(suite_path, mixed_precision, os.environ.get("ACCELERATE_MIXED_PRECISION"), auto_precision)
 
 
 def validate(paths: list[str | Path]) -> list[tuple[Path, Suite | SuiteError]]:
@@ -95,6 +100,9 @@ def plan_suite(suite: Suite, results: str | Path, only: list[str] | None = None,
 # -- run -------------------------------------------------------------------------------------
 
 
+STATUS_ELSEWHERE = "running elsewhere"  # claimed by another launch on the same results folder
+
+
 @dataclass
 class RunOutcome:
     spec: RunSpec
@@ -109,73 +117,143 @@ class RunOutcome:
 class SuiteOutcome:
     folder: SuiteFolder
     outcomes: list[RunOutcome]
-    writes_results: bool  # False on the other processes of a launch: they print nothing
+    writes_results: bool  # True on the launch's main process only: the others print nothing
     evaluated: bool
 
     @property
     def failed(self) -> list[RunOutcome]:
-        return [o for o in self.outcomes if o.status not in (STATUS_COMPLETED, STATUS_SKIPPED)]
+        return [o for o in self.outcomes if o.status not in (STATUS_COMPLETED, STATUS_SKIPPED, STATUS_ELSEWHERE)]
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.failed else 0
+        # Only the main process reports failures through its exit status: under torchrun a process
+        # that exits non-zero gets the others killed, and they may still be training.
+        return 1 if self.failed and self.writes_results else 0
 
 
-def make_strategy(suite: Suite, name: str = "data_parallel") -> "Strategy":
+DEFAULT_STRATEGY = "run_parallel"
+
+
+def make_strategy(suite: Suite, name: str | None = None, threads: int | None = None) -> "Strategy":
+    """The strategy `name` (else the suite's, else run_parallel) in the suite's precision."""
     from harness.strategy import STRATEGIES
 
-    return STRATEGIES.get(name)(suite.mixed_precision, suite.mixed_precision_source)
+    name = name or suite.info.strategy or DEFAULT_STRATEGY
+    return STRATEGIES.get(name)(suite.mixed_precision, suite.mixed_precision_source, threads or suite.info.threads)
 
 
 def run_suite(suite: Suite | str | Path, results: str | Path = "results", *, data_dir: str | Path | None = None,
               only: list[str] | None = None, force: bool = False, console: Console | None = None,
-              dataset: "Dataset | None" = None, on_run: Callable[[RunOutcome], None] | None = None) -> SuiteOutcome:
+              dataset: "Dataset | None" = None, on_run: Callable[[RunOutcome], None] | None = None,
+              strategy: str | None = None, threads: int | None = None) -> SuiteOutcome:
     """Train (and evaluate) every selected run of `suite` that is not complete yet.
 
-    `dataset` skips loading it again (notebooks, benchmarks); `on_run` is called on the writing
-    process after each run with its outcome.
+    Under `accelerate launch` with several processes, `strategy` decides who trains what:
+    run_parallel (default) gives whole runs to processes, data_parallel splits every run over
+    all of them. `dataset` skips loading it again (notebooks, benchmarks); `on_run` is called on
+    the main process after each run with its outcome.
     """
     from harness.datasets import load_dataset
     from harness.progress import TrainingProgress
+    from harness.scheduling import expected_cost
     from harness.trainer import train_run
 
     suite = suite if isinstance(suite, Suite) else load(suite)
     plan = plan_suite(suite, results, only, force)
     dataset = dataset or load_dataset(suite.info.dataset, data_dir)
-    strategy = make_strategy(suite)
-    problems = [f"run {run.id}: {why}" for run in plan.to_train if (why := strategy.check_run(run))]
+    chosen = make_strategy(suite, strategy, threads)
+    problems = [f"run {run.id}: {why}" for run in plan.to_train if (why := chosen.check_run(run))]
     if problems:
         raise HarnessError("\n".join(f"{suite.path}: {p}" for p in problems), exit_code=2)
-    if strategy.writes_results:
-        plan.folder.write_suite(suite.path.read_text(encoding="utf-8"), {
-            "suite": suite.info.model_dump(), "source": str(suite.path),
-            "mixed_precision": suite.mixed_precision, "mixed_precision_source": suite.mixed_precision_source,
-            "runs": [{"id": r.id, "name": r.name, "config_hash": r.config_hash} for r in suite.runs],
-        })
+    if chosen.is_main:
+        _write_suite_files(suite, plan.folder)
+    chosen.start_launch(plan.folder)
 
     console = console or Console(stderr=True, highlight=False)
-    evaluation = _Evaluation(suite, dataset, strategy, plan.folder)
+    image_shape, train_images = dataset.spec.image_shape, len(dataset.train_images)
+    costs = {run.id: expected_cost(run, image_shape, train_images) for run in plan.to_train}
+    evaluation = _Evaluation(suite, dataset, chosen, plan.folder)
     outcomes: list[RunOutcome] = []
-    report = on_run if strategy.writes_results and on_run else (lambda outcome: None)
-    with TrainingProgress(strategy.writes_results, len(plan.to_train), console) as progress:
+    report = on_run if chosen.is_main and on_run else (lambda outcome: None)
+    with TrainingProgress(chosen.is_main, costs, console, on_update=chosen.report_progress,
+                          others=chosen.others) as progress:
         if plan.complete:
             progress.print(f"{len(plan.complete)} run(s) already complete with the same configuration: "
                            "skipped (--force retrains)")
-        for spec, record in plan.complete:
-            outcome = RunOutcome(spec, plan.folder.run(spec.id), record, STATUS_SKIPPED)
-            if suite.evaluation.enabled and not plan.folder.run(spec.id).is_evaluated():
-                evaluation.evaluate(spec, outcome, progress)  # trained earlier but never scored
-            outcomes.append(outcome)
-            report(outcome)
-        for spec in plan.to_train:
-            record = train_run(spec, suite.name, dataset, strategy, plan.folder.run(spec.id), progress)
+        if chosen.is_main:
+            for spec, record in plan.complete:
+                outcome = RunOutcome(spec, plan.folder.run(spec.id), record, STATUS_SKIPPED)
+                if suite.evaluation.enabled and not plan.folder.run(spec.id).is_evaluated():
+                    evaluation.evaluate(spec, outcome, progress)  # trained earlier but never scored
+                outcomes.append(outcome)
+                report(outcome)
+        for spec in chosen.assign(plan.to_train, plan.folder, costs):
+            record = train_run(spec, suite.name, dataset, chosen, plan.folder.run(spec.id), progress)
             outcome = RunOutcome(spec, plan.folder.run(spec.id), record, record.status)
             progress.finish_run(outcome)
             if record.status == STATUS_COMPLETED and suite.evaluation.enabled:
                 evaluation.evaluate(spec, outcome, progress)
+            chosen.run_finished(spec, outcome.status)
             outcomes.append(outcome)
             report(outcome)
-    return SuiteOutcome(plan.folder, outcomes, strategy.writes_results, suite.evaluation.enabled)
+        if chosen.is_main:
+            chosen.wait_for_others(plan.to_train, progress.show_others)
+            if suite.evaluation.enabled and plan.runs:
+                evaluation.reference()  # the floor, even when this process evaluated no run itself
+            for outcome in _trained_by_others(plan, outcomes):
+                progress.finish_run(outcome)
+                if outcome.metrics is not None:
+                    progress.evaluated(outcome)
+                outcomes.append(outcome)
+                report(outcome)
+    return SuiteOutcome(plan.folder, _in_suite_order(plan, outcomes), chosen.is_main, suite.evaluation.enabled)
+
+
+def _write_suite_files(suite: Suite, folder: SuiteFolder) -> None:
+    folder.write_suite(suite.path.read_text(encoding="utf-8"), {
+        "suite": suite.info.model_dump(), "source": str(suite.path),
+        "mixed_precision": suite.mixed_precision, "mixed_precision_source": suite.mixed_precision_source,
+        "runs": [{"id": r.id, "name": r.name, "config_hash": r.config_hash} for r in suite.runs],
+    })
+
+
+def _trained_by_others(plan: Plan, mine: list[RunOutcome]) -> list[RunOutcome]:
+    """The outcomes of the runs another process of the launch (or another launch) trained,
+    read back from the store; a run whose record is missing or unfinished shows as failed."""
+    from harness.scheduling import process_alive
+
+    done = {outcome.spec.id for outcome in mine}
+    outcomes = []
+    for spec in plan.to_train:
+        if spec.id in done:
+            continue
+        folder, claim = plan.folder.run(spec.id), plan.folder.read_claim(spec.id)
+        if claim is not None and claim.status == STATUS_RUNNING and process_alive(claim):
+            record = RunRecord(id=spec.id, name=spec.name, suite=plan.suite.name, config_hash=spec.config_hash,
+                               status=STATUS_ELSEWHERE, epochs=spec.training.epochs,
+                               error=f"another launch trains it ({claim.host} pid {claim.pid})")
+            outcomes.append(RunOutcome(spec, folder, record, STATUS_ELSEWHERE))
+            continue
+        try:
+            record = folder.read_record()
+        except ResultsFileError as err:
+            record = RunRecord(id=spec.id, name=spec.name, suite=plan.suite.name, config_hash=spec.config_hash,
+                               status=STATUS_FAILED, epochs=spec.training.epochs, error=f"no result: {err}")
+        if record.status == STATUS_RUNNING:
+            record.status, record.error = STATUS_FAILED, "the process training it stopped before it finished"
+        outcome = RunOutcome(spec, folder, record, record.status)
+        if record.status == STATUS_COMPLETED and folder.is_evaluated():
+            try:
+                outcome.metrics = folder.read_metrics_row()
+            except ResultsFileError:
+                pass
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _in_suite_order(plan: Plan, outcomes: list[RunOutcome]) -> list[RunOutcome]:
+    order = {run.id: index for index, run in enumerate(plan.runs)}
+    return sorted(outcomes, key=lambda outcome: order.get(outcome.spec.id, len(order)))
 
 
 class _Evaluation:
@@ -184,18 +262,96 @@ class _Evaluation:
     def __init__(self, suite: Suite, dataset: "Dataset", strategy: "Strategy", folder: SuiteFolder) -> None:
         self.suite, self.dataset, self.strategy, self.folder = suite, dataset, strategy, folder
         self.session: "EvaluationSession | None" = None
+        self.reference_done = False
 
-    def evaluate(self, spec: RunSpec, outcome: RunOutcome, progress: "TrainingProgress") -> None:
-        from harness.evaluation.runner import evaluate_reference, evaluate_run
+    def _session(self) -> "EvaluationSession":
         from harness.evaluation.session import EvaluationSession
 
         if self.session is None:
             self.session = EvaluationSession(self.suite.evaluation, self.dataset, self.strategy)
-            evaluate_reference(self.folder, self.session)
-        outcome.metrics, outcome.failed_metrics = evaluate_run(self.folder.run(spec.id), self.session)
+        return self.session
+
+    def reference(self) -> None:
+        """The real-data floor, once per launch, by the processes the strategy says compute it."""
+        from harness.evaluation.runner import evaluate_reference
+
+        if not self.reference_done and self.strategy.computes_reference:
+            evaluate_reference(self.folder, self._session())
+        self.reference_done = True
+
+    def evaluate(self, spec: RunSpec, outcome: RunOutcome, progress: "TrainingProgress") -> None:
+        from harness.evaluation.runner import evaluate_run
+
+        self.reference()
+        outcome.metrics, outcome.failed_metrics = evaluate_run(self.folder.run(spec.id), self._session())
         if outcome.failed_metrics:
             outcome.status = "evaluation failed"
         progress.evaluated(outcome)
+
+
+# -- clusters and status ----------------------------------------------------------------------
+
+
+def submit_suite(suite: Suite | str | Path, results: str | Path = "results", *, executor: str = "slurm",
+                 options: "ClusterOptions | None" = None, only: list[str] | None = None, force: bool = False,
+                 wait: bool = False, on_poll: Callable[[], None] | None = None) -> "Submission":
+    """Submit the suite's pending runs as cluster jobs, one `harness run --only RUN` per task
+    (harness/executors.py); with `wait` (always for the local backend), return when they ended."""
+    from harness import executors
+
+    suite = suite if isinstance(suite, Suite) else load(suite)
+    plan = plan_suite(suite, results, only, force)
+    _write_suite_files(suite, plan.folder)
+    submission = executors.submit(suite, plan.to_train, plan.folder, Path(results), executor,
+                                  options or executors.ClusterOptions(), force)
+    if wait or executor == "local":
+        executors.wait(submission, on_poll or (lambda: None))
+    return submission
+
+
+@dataclass
+class RunState:
+    id: str
+    state: str  # done | failed | diverged | running | interrupted | submitted | pending | unreadable
+    detail: str = ""
+
+
+def status(results_dir: str | Path) -> tuple[Suite, list[RunState]]:
+    """Where each run of a suite's results folder stands, from its record, claim and job."""
+    from harness.scheduling import process_alive
+
+    folder = SuiteFolder(Path(results_dir)).require()
+    suite = load_suite(folder.suite_toml)
+    jobs = folder.read_jobs()
+    states = []
+    for spec in suite.runs:
+        run, claim = folder.run(spec.id), folder.read_claim(spec.id)
+        try:
+            record = run.read_record() if run.has_record() else None
+        except ResultsFileError as err:
+            states.append(RunState(spec.id, "unreadable", str(err)))
+            continue
+        if claim is not None and claim.status == STATUS_RUNNING:
+            if process_alive(claim):
+                progress = f"{claim.steps_done}/{claim.total_steps} steps" if claim.total_steps else "starting"
+                states.append(RunState(spec.id, "running", f"{claim.host} process {claim.process}: {progress} "
+                                                           f"{claim.detail}".strip()))
+            else:
+                states.append(RunState(spec.id, "interrupted", f"its process ({claim.host} pid {claim.pid}) is gone; "
+                                                               "rerun the suite to retrain it"))
+        elif record is not None and record.status == STATUS_COMPLETED:
+            evaluated = "evaluated" if run.is_evaluated() else "not evaluated"
+            states.append(RunState(spec.id, "done", f"{record.train_seconds or 0:.0f}s training, {evaluated}"))
+        elif record is not None and record.status != STATUS_RUNNING:
+            states.append(RunState(spec.id, record.status, record.error or ""))
+        elif record is not None:
+            states.append(RunState(spec.id, "interrupted", "started but never finished; rerun the suite to retrain it"))
+        elif spec.id in jobs:
+            job = jobs[spec.id]
+            states.append(RunState(spec.id, "submitted", f"{job['executor']} job {job['job']} ({job['submitted_at']})"))
+        else:
+            states.append(RunState(spec.id, "pending"))
+    return suite, states
 
 
 # -- evaluate a results folder ----------------------------------------------------------------

@@ -1,34 +1,50 @@
 """What a person watching a suite sees: a rich progress display on the main process only.
 
-Other processes get a display whose methods do nothing, so training code can call it freely.
+Other processes get a display that only passes their progress on to the strategy (which puts
+it in their claim for the main process to show), so training code can call it freely.
 """
 
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from harness.store import STATUS_COMPLETED, STATUS_SKIPPED
+from harness.store import STATUS_COMPLETED, STATUS_RUNNING, STATUS_SKIPPED
 
 if TYPE_CHECKING:
     from harness.pipeline import RunOutcome
+    from harness.store import Claim
+
+LOOK_AT_OTHERS_SECONDS = 2.0  # how often the main process reads the other processes' claims
 
 # The metrics shown in one-line summaries (when a run has them).
 SHOWN_METRICS = ("fid", "kid_mean", "precision", "recall", "classes_covered", "reconstruction_mse", "elbo", "iwae")
 
 
 class TrainingProgress:
-    def __init__(self, enabled: bool, total_runs: int, console: Console | None = None) -> None:
+    """The suite's progress by expected cost (so its ETA weighs a 45-minute run as such), this
+    process's run, and in a run-parallel launch one line per other process (from their claims)."""
+
+    def __init__(self, enabled: bool, costs: dict[str, float], console: Console | None = None,
+                 on_update: Callable[[int, int, str], None] | None = None,
+                 others: Callable[[], list["Claim"]] | None = None) -> None:
         self.enabled = enabled
         self.console = console or Console(stderr=True)
+        self.costs = costs  # expected cost of every run this launch trains
+        self.fraction_done: dict[str, float] = {}
+        self.on_update = on_update or (lambda steps, total, detail: None)
+        self.others = others or (lambda: [])
+        self.last_look = 0.0
         # In a log file (no terminal) a bar is useless; print one line per epoch instead.
         self.epoch_lines = enabled and not self.console.is_terminal
         bars = enabled and self.console.is_terminal
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
+            BarColumn(bar_width=24),
+            TextColumn("{task.fields[count]}"),
             TextColumn("{task.fields[status]}"),
             TimeElapsedColumn(),
             TextColumn("left"),
@@ -36,8 +52,12 @@ class TrainingProgress:
             console=self.console,
             disable=not bars,
         )
-        self.suite_task = self.progress.add_task("runs", total=total_runs, status="")
-        self.run_task = None
+        self.suite_task = self.progress.add_task("suite", total=max(sum(costs.values()), 1.0), count=self._count(),
+                                                 status="")
+        self.run_task: TaskID | None = None
+        self.run_id: str | None = None
+        self.total_steps = 0
+        self.other_tasks: dict[int, TaskID] = {}
 
     def __enter__(self) -> "TrainingProgress":
         self.progress.__enter__()
@@ -46,17 +66,50 @@ class TrainingProgress:
     def __exit__(self, *exc: object) -> None:
         self.progress.__exit__(*exc)
 
+    def _count(self) -> str:
+        done = sum(1 for fraction in self.fraction_done.values() if fraction >= 1)
+        return f"{done}/{len(self.costs)} runs"
+
+    def _advance_suite(self, run_id: str, fraction: float) -> None:
+        if run_id in self.costs:
+            self.fraction_done[run_id] = fraction
+        completed = sum(self.costs[run] * f for run, f in self.fraction_done.items())
+        self.progress.update(self.suite_task, completed=completed, count=self._count())
+
     def start_run(self, run_id: str, total_steps: int) -> None:
         if self.run_task is not None:
             self.progress.remove_task(self.run_task)
-        self.run_task = self.progress.add_task(run_id, total=total_steps, status="starting")
+        self.run_id, self.total_steps = run_id, total_steps
+        self.run_task = self.progress.add_task(run_id, total=total_steps, count=f"0/{total_steps}", status="starting")
+        self.on_update(0, total_steps, "starting")
 
     def update(self, steps_done: int, epoch: int, epochs: int, losses: dict[str, float], images_per_second: float) -> None:
-        if not self.enabled or self.run_task is None:
-            return
         loss_text = " ".join(f"{k} {v:.4g}" for k, v in losses.items())
         status = f"epoch {epoch + 1}/{epochs} | {loss_text} | {images_per_second:,.0f} img/s"
-        self.progress.update(self.run_task, completed=steps_done, status=status)
+        self.on_update(steps_done, self.total_steps, status)
+        if not self.enabled or self.run_task is None:
+            return
+        self.progress.update(self.run_task, completed=steps_done, count=f"{steps_done}/{self.total_steps}", status=status)
+        self._advance_suite(self.run_id or "", steps_done / max(self.total_steps, 1))
+        if time.monotonic() - self.last_look > LOOK_AT_OTHERS_SECONDS:
+            self.show_others(self.others())
+
+    def show_others(self, claims: list["Claim"]) -> None:
+        """One line per other process of the launch: its run and how far it is."""
+        self.last_look = time.monotonic()
+        if not self.enabled:
+            return
+        for claim in claims:
+            fraction = 1.0 if claim.status != STATUS_RUNNING else claim.steps_done / max(claim.total_steps, 1)
+            self._advance_suite(claim.run, fraction)
+            if claim.run == self.run_id:
+                continue
+            if claim.process not in self.other_tasks:
+                self.other_tasks[claim.process] = self.progress.add_task("", total=1, count="", status="")
+            if claim.status == STATUS_RUNNING:
+                self.progress.update(self.other_tasks[claim.process], description=f"p{claim.process} {claim.run}",
+                                     total=max(claim.total_steps, 1), completed=claim.steps_done,
+                                     count=f"{claim.steps_done}/{claim.total_steps}", status=claim.detail)
 
     def epoch_done(self, run_id: str, epoch: int, epochs: int, losses: dict[str, float], images_per_second: float) -> None:
         if self.epoch_lines:
@@ -66,7 +119,7 @@ class TrainingProgress:
     def finish_run(self, outcome: "RunOutcome") -> None:
         if not self.enabled:
             return
-        self.progress.advance(self.suite_task)
+        self._advance_suite(outcome.spec.id, 1.0)
         self.console.print(run_line(outcome))
 
     def evaluated(self, outcome: "RunOutcome") -> None:
@@ -107,7 +160,7 @@ def summary_table(outcomes: list["RunOutcome"]) -> Table:
         table.add_column(column, justify="right" if column in ("epochs", "img/s", "train time", "parameters") else "left")
     for outcome in outcomes:
         record = outcome.record
-        style = {"completed": "green", "skipped": "dim"}.get(outcome.status, "red")
+        style = {"completed": "green", "skipped": "dim", "running elsewhere": "yellow"}.get(outcome.status, "red")
         losses = " ".join(f"{k} {v:.4g}" for k, v in record.final_losses.items())
         table.add_row(
             record.id,

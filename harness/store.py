@@ -4,6 +4,9 @@
     <results>/<suite>/suite.json                  the suite's settings and its expanded runs
     <results>/<suite>/reference/                  the real-data floor and the test/train feature statistics
     <results>/<suite>/report.{md,html}, leaderboard.{md,csv}, charts/   written by `harness report`
+    <results>/<suite>/launch.json                 the current launch's id (every node checks it sees this folder)
+    <results>/<suite>/claims/<run id>.json        who trains the run: launch, host, pid, progress (Claim)
+    <results>/<suite>/jobs.json, jobs/            cluster jobs submitted for runs (--executor), submitit's logs
     <results>/<suite>/<run id>/config.json        resolved configuration + its hash        (RunConfig)
     <results>/<suite>/<run id>/run.json           status, times, parameters, device, versions (RunRecord)
     <results>/<suite>/<run id>/history.jsonl      one line per epoch: losses, images/s, wall time
@@ -184,6 +187,27 @@ class MetricsRow(_File):
         return self.model_dump()
 
 
+class Claim(_File):
+    """claims/<run id>.json: which process of which launch trains a run, and how far it got.
+
+    Created atomically (O_EXCL) by the process that wins the run; rewritten by its owner as
+    it progresses (the heartbeat other launches use to tell a live claim from a dead one).
+    """
+
+    run: str
+    launch: str
+    process: int
+    host: str
+    pid: int
+    claimed_at: str
+    heartbeat: float  # time.time() of the owner's last update
+    expected_cost: float
+    steps_done: int = 0
+    total_steps: int = 0
+    status: str = STATUS_RUNNING  # the run's final status once the owner is done with it
+    detail: str = ""  # e.g. "epoch 3/10 | 2,310 img/s"
+
+
 class ReferenceRecord(_File):
     """reference/metrics.json: the real-data floor (training images scored like a model)."""
 
@@ -329,6 +353,10 @@ class SuiteFolder:
         self.report_html = self.dir / "report.html"
         self.leaderboard_md = self.dir / "leaderboard.md"
         self.leaderboard_csv = self.dir / "leaderboard.csv"
+        self.launch_file = self.dir / "launch.json"
+        self.claims_dir = self.dir / "claims"
+        self.jobs_file = self.dir / "jobs.json"
+        self.jobs_dir = self.dir / "jobs"
 
     def __repr__(self) -> str:
         return f"SuiteFolder({self.dir})"
@@ -353,6 +381,69 @@ class SuiteFolder:
         if not self.dir.is_dir():
             return iter(())
         return iter([RunFolder(self.dir, p.name) for p in sorted(self.dir.iterdir()) if (p / "config.json").is_file()])
+
+    # launches and claims (run_parallel)
+    def write_launch(self, launch: dict[str, Any]) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        write_json(self.launch_file, launch)
+
+    def read_launch(self) -> dict[str, Any] | None:
+        return read_json(self.launch_file) if self.launch_file.exists() else None
+
+    def claim_file(self, run_id: str) -> Path:
+        return self.claims_dir / f"{run_id}.json"
+
+    def create_claim(self, claim: Claim) -> bool:
+        """Claim a run for this process: True if the claim file did not exist and is now ours.
+
+        O_CREAT | O_EXCL is atomic on local filesystems and on NFSv3+, so of several processes
+        (of one launch or of independent launches on one folder) exactly one wins.
+        """
+        self.claims_dir.mkdir(parents=True, exist_ok=True)
+        path = self.claim_file(claim.run)
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666 & ~_UMASK)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(claim.model_dump(mode="json")))
+        return True
+
+    def read_claim(self, run_id: str) -> Claim | None:
+        """The run's claim, or None when there is none (or it vanished or is being written)."""
+        try:
+            return Claim.read(self.claim_file(run_id))
+        except ResultsFileError:
+            return None
+
+    def update_claim(self, claim: Claim) -> None:
+        claim.write(self.claim_file(claim.run))
+
+    def retire_claim(self, run_id: str, why: str) -> bool:
+        """Move a dead claim aside so the run can be claimed again; False if someone else did first."""
+        path = self.claim_file(run_id)
+        aside = path.with_name(f".{path.stem}.{why}.{os.getpid()}.json")
+        try:
+            path.rename(aside)  # atomic: of two processes retiring the same claim, one succeeds
+        except FileNotFoundError:
+            return False
+        aside.unlink(missing_ok=True)
+        return True
+
+    def claims(self) -> list[Claim]:
+        if not self.claims_dir.is_dir():
+            return []
+        found = (self.read_claim(p.stem) for p in sorted(self.claims_dir.glob("*.json")) if not p.name.startswith("."))
+        return [claim for claim in found if claim is not None]
+
+    # cluster jobs (--executor)
+    def read_jobs(self) -> dict[str, dict[str, Any]]:
+        """run id -> {"job", "executor", "submitted_at"} of the last job submitted for it."""
+        return read_json(self.jobs_file) if self.jobs_file.exists() else {}
+
+    def write_jobs(self, jobs: dict[str, dict[str, Any]]) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        write_json(self.jobs_file, jobs)
 
     # the real-data floor
     def write_reference(self, record: ReferenceRecord, stats: dict[str, dict[str, "torch.Tensor"]]) -> None:

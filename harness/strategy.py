@@ -3,14 +3,22 @@ and holds every collective call and every "who writes this file" decision.
 
 The trainer, the evaluation and the models never ask for a rank. They ask the strategy for
 their share of the batches and noise, to average a number over processes, to split chunks of
-evaluation work and gather them, and whether this process writes results. Today there is
-one strategy, data parallelism (`DataParallel`); another (e.g. whole runs per process) is one
-more subclass registered in STRATEGIES.
+evaluation work and gather them, and whether this process writes results. Two strategies:
+
+- `DataParallel`: every process trains every run on a slice of each batch (DDP); the suite's
+  runs go one after another. What a big model needs; slower for small ones.
+- `RunParallel`: every process trains whole runs on its own device, claimed one at a time,
+  longest first (harness/scheduling.py); no process group is wrapped around a model. What a
+  suite of many small runs needs.
 """
 
+import contextlib
 import functools
+import os
+import socket
+import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,9 +31,11 @@ from accelerate.utils import gather_object
 from harness.errors import HarnessError
 from harness.registry import Registry
 from harness.sharding import ShardedBatches, ShardedNoise, chunk_ranges
+from harness.store import SuiteFolder, now
 
 if TYPE_CHECKING:
     from harness.models.base import GenerativeModel
+    from harness.scheduling import RunClaims
     from harness.suite import RunSpec
 
 # accelerate's AcceleratedOptimizer.step asks importlib whether `lomo_optim` is installed on every
@@ -34,10 +44,70 @@ if TYPE_CHECKING:
 accelerate.optimizer.is_lomo_available = functools.cache(accelerate.optimizer.is_lomo_available)
 
 
+def launch_position() -> tuple[int, int, int, int]:
+    """(rank, world size, local rank, processes on this machine) from the launcher's environment
+    (torchrun, hence `accelerate launch`, sets them; a plain `python -m harness` is 0, 1, 0, 1)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return (int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")),
+            int(os.environ.get("LOCAL_WORLD_SIZE", str(world))))
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def default_threads(processes_on_machine: int) -> int:
+    """The cores of this machine shared out among its processes (at least one each).
+
+    Measured (docs/benchmarks.md, "Threads"): N processes with more threads than cores slow each
+    other down, and one process keeps its two threads useful on a busy machine only because
+    harness/__init__.py sets OMP_WAIT_POLICY=PASSIVE (spinning workers collapse it).
+    """
+    return max(1, usable_cores() // max(1, processes_on_machine))
+
+
 class Strategy(ABC):
     """How the processes of one launch share a suite's work."""
 
     name: str
+    threads: int  # intra-op CPU threads of this process
+
+    def set_threads(self, threads: int | None, processes_on_machine: int) -> None:
+        """The CPU threads this process computes with: `threads`, else the machine's share."""
+        self.threads = threads or default_threads(processes_on_machine)
+        torch.set_num_threads(self.threads)
+
+    @property
+    @abstractmethod
+    def is_main(self) -> bool:
+        """Whether this process writes the suite's shared files (suite.json, the reference floor)
+        and shows the display; exactly one process of a launch is."""
+
+    @property
+    @abstractmethod
+    def computes_reference(self) -> bool:
+        """Whether this process takes part in computing the suite's real-data floor."""
+
+    @abstractmethod
+    def start_launch(self, folder: SuiteFolder) -> str:
+        """Agree on an id for this launch and check that every process sees the same `folder`."""
+
+    def assign(self, runs: list["RunSpec"], folder: SuiteFolder, costs: dict[str, float]) -> Iterator["RunSpec"]:
+        """The runs this process trains, in order (every process gets every run by default)."""
+        yield from runs
+
+    def run_finished(self, run: "RunSpec", status: str) -> None:
+        """This process is done with `run` (trained and evaluated, or failed)."""
+
+    def report_progress(self, steps_done: int, total_steps: int, detail: str) -> None:
+        """How far this process's current run is (shown by the main process of a run-parallel launch)."""
+
+    def others(self) -> list[Any]:
+        """What the launch's other processes are doing (claims), for the main process's display."""
+        return []
+
+    def wait_for_others(self, runs: list["RunSpec"], on_poll: Callable[[list[Any]], None]) -> None:
+        """Main process: block until the launch's other processes are done with their share of `runs`."""
 
     @property
     @abstractmethod
@@ -113,14 +183,27 @@ class DataParallel(Strategy):
 
     name = "data_parallel"
 
-    def __init__(self, mixed_precision: str, mixed_precision_source: str) -> None:
-        state = AcceleratorState._shared_state
-        if state and state.get("_mixed_precision", mixed_precision) != mixed_precision:
-            # accelerate keeps one precision per process and refuses another; a notebook or test
-            # that runs an fp32 suite and then a bf16 one resets it (the process group is kept).
-            AcceleratorState._reset_state(reset_partial_state=False)
-        self.accelerator = Accelerator(mixed_precision=mixed_precision)
+    def __init__(self, mixed_precision: str, mixed_precision_source: str, threads: int | None = None) -> None:
+        self.accelerator = _accelerator(mixed_precision)
         self.mixed_precision_source = mixed_precision_source
+        self.set_threads(threads, launch_position()[3])
+
+    @property
+    def is_main(self) -> bool:
+        return self.accelerator.is_main_process
+
+    @property
+    def computes_reference(self) -> bool:
+        return True  # every process computes its share; the main one writes
+
+    def start_launch(self, folder: SuiteFolder) -> str:
+        from accelerate.utils import broadcast_object_list
+
+        launch = [_write_launch(folder, self.name, self.num_processes) if self.is_main else None]
+        if self.num_processes > 1:
+            broadcast_object_list(launch)
+            _check_sees_launch(folder, launch[0], self.accelerator.process_index)
+        return launch[0]
 
     @property
     def device(self) -> torch.device:
@@ -205,8 +288,147 @@ class DataParallel(Strategy):
             "strategy": self.name,
             "mixed_precision": self.accelerator.mixed_precision,
             "mixed_precision_source": self.mixed_precision_source,
+            "threads": self.threads,
+            "host": socket.gethostname(),
+            "numerics": {k: os.environ.get(k, "") for k in ("MKL_CBWR", "OMP_WAIT_POLICY")},
         }
+
+
+class RunParallel(DataParallel):
+    """Every process of the launch trains whole runs alone, on its own device.
+
+    The process-local part is DataParallel with one process (same precision handling, same
+    numbers as a sequential run); what differs is who trains what: runs are claimed one at a
+    time, longest expected first (harness/scheduling.py), so N processes finish the suite
+    about N times sooner when the runs are many and small. The launch's processes never talk
+    during training; they agree on a launch id once, through the launcher's key-value store.
+    """
+
+    name = "run_parallel"
+
+    def __init__(self, mixed_precision: str, mixed_precision_source: str, threads: int | None = None) -> None:
+        self.rank, self.world_size, self.local_rank, self.local_processes = launch_position()
+        with _process_local_environment(self.local_rank):
+            self.accelerator = _accelerator(mixed_precision)
+        self.mixed_precision_source = mixed_precision_source
+        self.set_threads(threads, self.local_processes)
+        self.claims: "RunClaims | None" = None
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def computes_reference(self) -> bool:
+        return self.is_main  # alone: the processes do not compute together
+
+    def start_launch(self, folder: SuiteFolder) -> str:
+        from harness.scheduling import RunClaims
+
+        launch = _write_launch(folder, self.name, self.world_size) if self.is_main else None
+        if self.world_size > 1:
+            launch = _exchange_through_launcher_store("harness/launch", launch)
+            _check_sees_launch(folder, launch, self.rank)
+        self.claims = RunClaims(folder, launch, self.rank)
+        return launch
+
+    def assign(self, runs: list["RunSpec"], folder: SuiteFolder, costs: dict[str, float]) -> Iterator["RunSpec"]:
+        assert self.claims is not None, "start_launch first"
+        yield from self.claims.claim_each(runs, costs)
+
+    def run_finished(self, run: "RunSpec", status: str) -> None:
+        if self.claims is not None:
+            self.claims.release(status)
+
+    def report_progress(self, steps_done: int, total_steps: int, detail: str) -> None:
+        if self.claims is not None:
+            self.claims.progress(steps_done, total_steps, detail)
+
+    def others(self) -> list[Any]:
+        return self.claims.launch_claims() if self.claims is not None else []
+
+    def wait_for_others(self, runs: list["RunSpec"], on_poll: Callable[[list[Any]], None]) -> None:
+        if self.claims is not None and self.world_size > 1:
+            self.claims.wait_until_done([run.id for run in runs], on_poll)
+
+    @property
+    def failure_stops_everyone(self) -> bool:
+        return False
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "num_processes": 1, "strategy": self.name,
+                "launch_processes": self.world_size, "process_index": self.rank}
+
+
+def _accelerator(mixed_precision: str) -> Accelerator:
+    state = AcceleratorState._shared_state
+    if state and state.get("_mixed_precision", mixed_precision) != mixed_precision:
+        # accelerate keeps one precision per process and refuses another; a notebook or test
+        # that runs an fp32 suite and then a bf16 one resets it (the process group is kept).
+        AcceleratorState._reset_state(reset_partial_state=False)
+    return Accelerator(mixed_precision=mixed_precision)
+
+
+_LAUNCH_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE",
+                     "MV2_COMM_WORLD_SIZE")
+
+
+@contextlib.contextmanager
+def _process_local_environment(local_rank: int) -> Iterator[None]:
+    """Hide the launcher's variables while accelerate sets up, so it sees a single process (no
+    process group, no DDP) on this process's own GPU (the local rank's, as data parallelism would)."""
+    saved = {k: os.environ.pop(k) for k in _LAUNCH_VARIABLES if k in os.environ}
+    use_cpu = os.environ.get("ACCELERATE_USE_CPU", "false").lower() in ("1", "true", "yes")
+    device = None if use_cpu or not torch.cuda.is_available() else f"cuda:{local_rank % torch.cuda.device_count()}"
+    if device:
+        os.environ["ACCELERATE_TORCH_DEVICE"] = device
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+        if device:
+            os.environ.pop("ACCELERATE_TORCH_DEVICE", None)
+
+
+def _write_launch(folder: SuiteFolder, strategy: str, processes: int) -> str:
+    launch = uuid.uuid4().hex[:12]
+    folder.write_launch({"launch": launch, "strategy": strategy, "processes": processes,
+                         "host": socket.gethostname(), "started_at": now()})
+    return launch
+
+
+def _exchange_through_launcher_store(key: str, value: str | None) -> str:
+    """Rank 0 publishes `value`; every process returns it. Uses the key-value store that
+    torchrun (`accelerate launch`) already runs at MASTER_ADDR:MASTER_PORT for its workers,
+    so no process group is created and no port of our own is opened."""
+    from datetime import timedelta
+
+    from torch.distributed import TCPStore
+
+    host, port = os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"])
+    agent_store = os.environ.get("TORCHELASTIC_USE_AGENT_STORE", "").lower() == "true"
+    rank = launch_position()[0]
+    store = TCPStore(host, port, is_master=rank == 0 and not agent_store, timeout=timedelta(minutes=10),
+                     wait_for_workers=False)
+    if value is not None:
+        store.set(key, value)
+    return store.get(key).decode()
+
+
+def _check_sees_launch(folder: SuiteFolder, launch: str, process: int) -> None:
+    """Every machine must read and write one results folder; a machine that has its own (no
+    shared filesystem) would train runs whose results the main machine never sees. (Single-process
+    launches skip this: independent launches on one folder each rewrite launch.json.)"""
+    seen = folder.read_launch() or {}
+    if seen.get("launch") != launch:
+        raise HarnessError(
+            f"process {process} on {socket.gethostname()} does not see the results folder the main process "
+            f"writes ({folder.launch_file.resolve()} is missing or from another launch). Every machine of a "
+            "launch needs the same results folder: put it on a shared filesystem (e.g. NFS) and pass it with "
+            "--results on every machine; without one, run each machine's share as its own suite or use "
+            "--executor slurm", exit_code=2, every_process=True)
 
 
 STRATEGIES: Registry[type[Strategy]] = Registry("strategy")
 STRATEGIES.register(DataParallel.name)(DataParallel)
+STRATEGIES.register(RunParallel.name)(RunParallel)

@@ -17,6 +17,7 @@ import itertools
 import json
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -30,7 +31,9 @@ from harness.evaluation.config import EvaluationConfig
 from harness.models import MODELS
 from harness.models.options import ModelOptions
 
-MixedPrecision = Literal["no", "fp16", "bf16"]
+MixedPrecision = Literal["auto", "no", "fp16", "bf16"]
+AutoPrecision = Callable[[], tuple[str, str]]  # () -> (precision, why): what "auto" means on this device
+StrategyName = Literal["run_parallel", "data_parallel"]
 _SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 
@@ -42,7 +45,11 @@ class SuiteInfo(BaseModel):
     dataset: str
     seeds: list[int] = Field(min_length=1)
     mixed_precision: MixedPrecision | None = Field(
-        default=None, description="no | fp16 | bf16; when absent, `accelerate launch --mixed_precision` decides (else no)")
+        default=None, description="auto (default: bf16/fp16 only where the device computes it natively) | no | fp16 | "
+        "bf16; when absent, `accelerate launch --mixed_precision` decides, else auto")
+    strategy: StrategyName | None = Field(
+        default=None, description="run_parallel (default): whole runs per process | data_parallel: every run split over all processes")
+    threads: PositiveInt | None = Field(default=None, description="CPU threads per process (default: cores / processes)")
 
     @field_validator("dataset")
     @classmethod
@@ -122,7 +129,7 @@ class Suite:
     runs: list[RunSpec]
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     claims: list[Claim] = field(default_factory=list)
-    mixed_precision: str = "no"  # what the runs train in, after the CLI, the suite and the launcher had their say
+    mixed_precision: str = "auto"  # what the runs train in, after the CLI, the suite and the launcher had their say
     mixed_precision_source: str = "default"  # which of them decided
 
     @property
@@ -146,19 +153,25 @@ class Suite:
         return chosen
 
 
-def resolve_mixed_precision(option: str | None, suite: str | None, launcher: str | None) -> tuple[str, str]:
-    """(precision, who decided): `--mixed-precision` wins, then the suite, then `accelerate launch`, else fp32."""
-    for value, source in ((option, "--mixed-precision"), (suite, "suite"), (launcher, "accelerate launch")):
-        if value:
-            return value, source
-    return "no", "default"
+def resolve_mixed_precision(option: str | None, suite: str | None, launcher: str | None,
+                            auto: AutoPrecision | None = None) -> tuple[str, str]:
+    """(precision, who decided): `--mixed-precision` wins, then the suite, then `accelerate launch`,
+    else "auto"; `auto` (when given) turns "auto" into what this device runs natively, and why."""
+    value, source = next(((v, s) for v, s in ((option, "--mixed-precision"), (suite, "suite"),
+                                               (launcher, "accelerate launch")) if v), ("auto", "default"))
+    if value == "auto" and auto is not None:
+        value, why = auto()
+        source = f"{source}, {why}"
+    return value, source
 
 
-def load_suite(path: str | Path, mixed_precision: str | None = None, launcher_mixed_precision: str | None = None) -> Suite:
+def load_suite(path: str | Path, mixed_precision: str | None = None, launcher_mixed_precision: str | None = None,
+               auto_precision: AutoPrecision | None = None) -> Suite:
     """Read, validate and expand a suite file; raise SuiteError listing every problem.
 
     `mixed_precision` is the command line's override; `launcher_mixed_precision` what
-    `accelerate launch` was told (used only where the suite is silent).
+    `accelerate launch` was told (used only where the suite is silent); `auto_precision` resolves
+    "auto" for the device that will train (without it, as in `validate`, runs keep "auto").
     """
     path = Path(path)
     try:
@@ -171,17 +184,19 @@ def load_suite(path: str | Path, mixed_precision: str | None = None, launcher_mi
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise SuiteError(str(path), [f"TOML syntax error: {err}"]) from None
-    return _Expander(path, raw, mixed_precision, launcher_mixed_precision).expand()
+    return _Expander(path, raw, mixed_precision, launcher_mixed_precision, auto_precision).expand()
 
 
 class _Expander:
     """Validates a parsed suite and expands it, collecting problems instead of stopping at the first."""
 
-    def __init__(self, path: Path, raw: dict[str, Any], mixed_precision: str | None, launcher: str | None) -> None:
+    def __init__(self, path: Path, raw: dict[str, Any], mixed_precision: str | None, launcher: str | None,
+                 auto_precision: AutoPrecision | None) -> None:
         self.path = path
         self.raw = raw
         self.mixed_precision_override = mixed_precision
         self.launcher_mixed_precision = launcher
+        self.auto_precision = auto_precision
         self.problems: list[str] = []
         self.precision: tuple[str, str] = ("no", "default")
 
@@ -195,7 +210,7 @@ class _Expander:
         info = self._suite_info()
         if info is not None:
             self.precision = resolve_mixed_precision(self.mixed_precision_override, info.mixed_precision,
-                                                     self.launcher_mixed_precision)
+                                                     self.launcher_mixed_precision, self.auto_precision)
         defaults_training, defaults_by_model = self._defaults()
         suite_matrix = self._matrix(self.raw.get("matrix", {}), "matrix")
         runs = self._runs(info, defaults_training, defaults_by_model, suite_matrix)

@@ -16,7 +16,6 @@ import torch
 from accelerate.utils import set_seed
 
 from harness.datasets import Dataset
-from harness.errors import HarnessError
 from harness.models import build_model
 from harness.models.base import GenerativeModel
 from harness.progress import TrainingProgress
@@ -76,8 +75,9 @@ def train_run(spec: RunSpec, suite_name: str, dataset: Dataset, strategy: Strate
         record.error = f"{type(err).__name__}: {err}" if not isinstance(err, KeyboardInterrupt) else "interrupted"
         if strategy.writes_results:
             run.write_error_log(traceback.format_exc())
-        if isinstance(err, (KeyboardInterrupt, HarnessError)) or strategy.failure_stops_everyone:
-            # An interrupt means stop everything, and processes that train together cannot go on alone.
+        if isinstance(err, KeyboardInterrupt) or strategy.failure_stops_everyone:
+            # An interrupt means stop everything, and processes that train together cannot go on alone;
+            # any other failure is this run's alone: recorded, and the suite goes on.
             _finish_record(record, started, strategy, run)
             raise
     finally:

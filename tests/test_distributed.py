@@ -18,7 +18,7 @@ def test_two_processes_split_the_data_and_match_one_process(tmp_path):
     launched = subprocess.run(
         [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
          "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-         "-m", "harness", "run", str(SUITES / "tiny.toml"), "--results", str(tmp_path / "ddp")],
+         "-m", "harness", "run", str(SUITES / "tiny.toml"), "--results", str(tmp_path / "ddp"), "--strategy", "data_parallel"],
         capture_output=True, text=True, env=env, timeout=300,
     )
     assert launched.returncode == 0, launched.stderr[-3000:]

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from harness import pipeline
+from harness.hardware import cpu_flags, cpu_precision, gpu_precision
 from harness.suite import resolve_mixed_precision
 from tests.conftest import SUITES, _data_dir
 
@@ -31,7 +32,10 @@ def record(results, suite: str, run_id: str) -> dict:
 
 
 def test_who_decides():
-    assert resolve_mixed_precision(None, None, None) == ("no", "default")
+    assert resolve_mixed_precision(None, None, None) == ("auto", "default")
+    assert resolve_mixed_precision(None, None, None, lambda: ("bf16", "auto: why")) == ("bf16", "default, auto: why")
+    assert resolve_mixed_precision(None, "auto", "no", lambda: ("no", "auto: why")) == ("no", "suite, auto: why")
+    assert resolve_mixed_precision("fp16", "auto", None, lambda: ("bf16", "never asked")) == ("fp16", "--mixed-precision")
     assert resolve_mixed_precision(None, None, "bf16") == ("bf16", "accelerate launch")
     assert resolve_mixed_precision(None, "no", "bf16") == ("no", "suite")
     assert resolve_mixed_precision("bf16", "no", "fp16") == ("bf16", "--mixed-precision")
@@ -44,6 +48,25 @@ def test_suite_setting_trains_in_bf16(tmp_path):
         assert result.record.mixed_precision == "bf16" and result.record.mixed_precision_source == "suite"
         # observed, not assumed: every network's forward output was bfloat16 under autocast
         assert set(result.record.forward_dtypes.values()) == {"bfloat16"}, result.record.forward_dtypes
+
+
+def test_auto_follows_the_hardware():
+    assert cpu_precision({"avx512f", "amx_bf16", "amx_tile"})[0] == "bf16"
+    assert cpu_precision({"avx512f", "avx512_bf16"})[0] == "bf16"
+    precision, why = cpu_precision({"avx512f", "avx2"})  # AVX-512 alone emulates bf16: 2.4x slower, so fp32
+    assert precision == "no" and "no bf16 instructions" in why
+    assert gpu_precision("H100", (9, 0), True)[0] == "bf16"
+    assert gpu_precision("T4", (7, 5), False)[0] == "fp16"
+    assert gpu_precision("P100", (6, 0), False)[0] == "no"
+
+
+def test_auto_reads_this_cpu_and_records_why(tmp_path):
+    expected, why = cpu_precision(cpu_flags())
+    outcome = pipeline.run_suite(tiny_suite(tmp_path, "autosuite", None), tmp_path / "r", data_dir=_data_dir(),
+                                 only=["gan"])
+    run = outcome.outcomes[0].record
+    assert run.mixed_precision == expected and run.mixed_precision_source == f"default, {why}"
+    assert set(run.forward_dtypes.values()) == {"bfloat16" if expected == "bf16" else "float32"}
 
 
 def launch(tmp_path, suite: str, *extra: str) -> subprocess.CompletedProcess:

@@ -77,5 +77,10 @@ class GenerativeModel(ABC):
 
 
 def adam(parameters, options: ModelOptions) -> torch.optim.Adam:
-    """Adam with the options' lr and betas (every family's optimizer so far)."""
-    return torch.optim.Adam(parameters, lr=options.lr, betas=options.betas)
+    """Adam with the options' lr and betas (every family's optimizer so far).
+
+    The fused kernel updates every parameter in one pass instead of a dozen element-wise passes
+    per tensor: the tuned GAN trains 1.3-1.5x faster on a CPU (docs/benchmarks.md, "Fused Adam"),
+    and CUDA has the same kernel. The models are built on the CPU, which supports it.
+    """
+    return torch.optim.Adam(parameters, lr=options.lr, betas=options.betas, fused=True)
