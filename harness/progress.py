@@ -9,8 +9,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+from rich.table import Column, Table
 
 from harness.store import STATUS_COMPLETED, STATUS_RUNNING, STATUS_SKIPPED
 
@@ -41,16 +41,18 @@ class TrainingProgress:
         # In a log file (no terminal) a bar is useless; print one line per epoch instead.
         self.epoch_lines = enabled and not self.console.is_terminal
         bars = enabled and self.console.is_terminal
+        # At 80 columns the run, its bar, how far it is and the time left come first and always
+        # fit; the status (epoch, speed, losses) takes the rest of the line and is cut with "…".
         self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(bar_width=24),
-            TextColumn("{task.fields[count]}"),
-            TextColumn("{task.fields[status]}"),
-            TimeElapsedColumn(),
-            TextColumn("left"),
-            TimeRemainingColumn(),
+            TextColumn("[bold]{task.description}", table_column=Column(no_wrap=True, min_width=10, max_width=18,
+                                                                       overflow="ellipsis")),
+            BarColumn(bar_width=12),
+            TextColumn("{task.fields[count]}", table_column=Column(no_wrap=True)),
+            TimeRemainingColumn(elapsed_when_finished=True),
+            TextColumn("{task.fields[status]}", table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1)),
             console=self.console,
             disable=not bars,
+            expand=True,
         )
         self.suite_task = self.progress.add_task("suite", total=max(sum(costs.values()), 1.0), count=self._count(),
                                                  status="")
@@ -80,16 +82,17 @@ class TrainingProgress:
         if self.run_task is not None:
             self.progress.remove_task(self.run_task)
         self.run_id, self.total_steps = run_id, total_steps
-        self.run_task = self.progress.add_task(run_id, total=total_steps, count=f"0/{total_steps}", status="starting")
+        self.run_task = self.progress.add_task(run_id, total=total_steps, count="  0%", status="starting")
         self.on_update(0, total_steps, "starting")
 
     def update(self, steps_done: int, epoch: int, epochs: int, losses: dict[str, float], images_per_second: float) -> None:
-        loss_text = " ".join(f"{k} {v:.4g}" for k, v in losses.items())
-        status = f"epoch {epoch + 1}/{epochs} | {loss_text} | {images_per_second:,.0f} img/s"
+        loss_text = " ".join(f"{k} {v:.3g}" for k, v in losses.items())
+        status = f"epoch {epoch + 1}/{epochs} | {images_per_second:,.0f} img/s | {loss_text}"
         self.on_update(steps_done, self.total_steps, status)
         if not self.enabled or self.run_task is None:
             return
-        self.progress.update(self.run_task, completed=steps_done, count=f"{steps_done}/{self.total_steps}", status=status)
+        self.progress.update(self.run_task, completed=steps_done, count=_percent(steps_done, self.total_steps),
+                             status=status)
         self._advance_suite(self.run_id or "", steps_done / max(self.total_steps, 1))
         if time.monotonic() - self.last_look > LOOK_AT_OTHERS_SECONDS:
             self.show_others(self.others())
@@ -109,7 +112,7 @@ class TrainingProgress:
             if claim.status == STATUS_RUNNING:
                 self.progress.update(self.other_tasks[claim.process], description=f"p{claim.process} {claim.run}",
                                      total=max(claim.total_steps, 1), completed=claim.steps_done,
-                                     count=f"{claim.steps_done}/{claim.total_steps}", status=claim.detail)
+                                     count=_percent(claim.steps_done, claim.total_steps), status=claim.detail)
 
     def epoch_done(self, run_id: str, epoch: int, epochs: int, losses: dict[str, float], images_per_second: float) -> None:
         if self.epoch_lines:
@@ -128,6 +131,10 @@ class TrainingProgress:
     def print(self, *objects: object) -> None:
         if self.enabled:
             self.console.print(*objects)
+
+
+def _percent(done: int, total: int) -> str:
+    return f"{100 * done / max(total, 1):3.0f}%"
 
 
 def run_line(outcome: "RunOutcome") -> str:
