@@ -3,9 +3,11 @@ claimed through files in the results folder (and two 'machines' on loopback)."""
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from harness.store import SuiteFolder
@@ -187,3 +189,36 @@ def test_a_machine_that_does_not_see_the_results_folder_says_so(tmp_path):
     assert second.returncode != 0
     assert "does not see the results folder" in second.stderr and "shared filesystem" in second.stderr
     assert not (tmp_path / "node1" / "mixed" / "claims").exists()  # it trained nothing
+
+
+def test_killing_one_process_loses_nothing_finished_and_a_relaunch_finishes_the_rest(tmp_path):
+    suite = write_suite(tmp_path, MIXED.replace("epochs = 3", "epochs = 40"))
+    folder = tmp_path / "r" / "mixed"
+    def command() -> list[str]:
+        return [*launch_args(2, "--num_machines", "1", "--main_process_port", str(free_port())),
+                "-m", "harness", "run", str(suite), "--results", str(tmp_path / "r")]
+
+    launch = subprocess.Popen(command(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=launch_env(),
+                              cwd=REPO)
+    victim = None
+    deadline = time.time() + 300
+    while victim is None and time.time() < deadline:  # wait until process 1 trains a big run
+        time.sleep(0.5)
+        victim = next((c for c in claims_by_run(folder).values() if c["process"] == 1 and c["steps_done"] > 0), None)
+    assert victim is not None, "process 1 never started a run"
+    os.kill(victim["pid"], signal.SIGKILL)
+    launch.communicate(timeout=300)
+    assert launch.returncode != 0  # torchrun stops the launch when one of its processes dies
+
+    status = run_cli("status", str(folder), env={"COLUMNS": "200"})
+    assert "interrupted" in status.stdout and victim["run"] in status.stdout
+    finished_before = {run_id for run_id, c in claims_by_run(folder).items() if c["status"] == "completed"}
+    kept = {run_id: (folder / run_id / "weights.safetensors").read_bytes() for run_id in finished_before}
+
+    relaunch = subprocess.run(command(), capture_output=True, text=True, env=launch_env(), timeout=600, cwd=REPO)
+    assert relaunch.returncode == 0, relaunch.stderr[-3000:]
+    for run_id in ("small-vae-s0", "small-vae-s1", "big-gan-s0", "big-gan-s1"):
+        record = json.loads((folder / run_id / "run.json").read_text())
+        assert record["status"] == "completed" and (folder / run_id / "metrics_row.json").is_file()
+    for run_id, weights in kept.items():  # what finished before the kill was not trained again
+        assert (folder / run_id / "weights.safetensors").read_bytes() == weights
