@@ -198,8 +198,8 @@ def run_suite(suite: Suite | str | Path, results: str | Path = "results", *, dat
             report(outcome)
         if chosen.is_main:
             chosen.wait_for_others(plan.to_train, progress.show_others)
-            if suite.evaluation.enabled and plan.runs:
-                evaluation.reference()  # the floor, even when this process evaluated no run itself
+            if suite.evaluation.enabled and plan.runs and plan.folder.read_reference() is None:
+                evaluation.reference()  # the floor, also when this process evaluated no run itself
             for outcome in _trained_by_others(plan, outcomes):
                 progress.finish_run(outcome)
                 if outcome.metrics is not None:
