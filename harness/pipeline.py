@@ -192,6 +192,7 @@ def run_suite(suite: Suite | str | Path, results: str | Path = "results", *, dat
             outcome = RunOutcome(spec, plan.folder.run(spec.id), record, record.status)
             progress.finish_run(outcome)
             if record.status == STATUS_COMPLETED and suite.evaluation.enabled:
+                chosen.report_progress(progress.total_steps, progress.total_steps, "evaluating")
                 evaluation.evaluate(spec, outcome, progress)
             chosen.run_finished(spec, outcome.status)
             outcomes.append(outcome)
