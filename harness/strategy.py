@@ -36,6 +36,7 @@ from harness.store import SuiteFolder, now
 if TYPE_CHECKING:
     from harness.models.base import GenerativeModel
     from harness.scheduling import RunClaims
+    from harness.store import Claim
     from harness.suite import RunSpec
 
 # accelerate's AcceleratedOptimizer.step asks importlib whether `lomo_optim` is installed on every
@@ -102,11 +103,11 @@ class Strategy(ABC):
     def report_progress(self, steps_done: int, total_steps: int, detail: str) -> None:
         """How far this process's current run is (shown by the main process of a run-parallel launch)."""
 
-    def others(self) -> list[Any]:
+    def others(self) -> list["Claim"]:
         """What the launch's other processes are doing (claims), for the main process's display."""
         return []
 
-    def wait_for_others(self, runs: list["RunSpec"], on_poll: Callable[[list[Any]], None]) -> None:
+    def wait_for_others(self, runs: list["RunSpec"], on_poll: Callable[[list["Claim"]], None]) -> None:
         """Main process: block until the launch's other processes are done with their share of `runs`."""
 
     @property
@@ -116,7 +117,7 @@ class Strategy(ABC):
     @property
     @abstractmethod
     def writes_results(self) -> bool:
-        """Whether this process writes result files and talks to the user."""
+        """Whether this process writes the files of the runs it trains (the suite's own files: `is_main`)."""
 
     @abstractmethod
     def check_run(self, run: "RunSpec") -> str | None:
@@ -344,10 +345,10 @@ class RunParallel(DataParallel):
         if self.claims is not None:
             self.claims.progress(steps_done, total_steps, detail)
 
-    def others(self) -> list[Any]:
+    def others(self) -> list["Claim"]:
         return self.claims.launch_claims() if self.claims is not None else []
 
-    def wait_for_others(self, runs: list["RunSpec"], on_poll: Callable[[list[Any]], None]) -> None:
+    def wait_for_others(self, runs: list["RunSpec"], on_poll: Callable[[list["Claim"]], None]) -> None:
         if self.claims is not None and self.world_size > 1:
             self.claims.wait_until_done([run.id for run in runs], on_poll)
 
