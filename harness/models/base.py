@@ -39,6 +39,7 @@ class GenerativeModel(ABC):
         self.options = options
         self.image_shape = image_shape
         self.networks = networks
+        self._plain_networks: dict[str, tuple[nn.Module, nn.Module]] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = self.build_optimizers()
 
     @abstractmethod
@@ -53,8 +54,16 @@ class GenerativeModel(ABC):
         """`n` new images, floats in [0, 1], shape (n, C, H, W)."""
 
     def net(self, name: str) -> nn.Module:
-        """The plain module behind a (possibly DDP-wrapped) network, for inference."""
-        return extract_model_from_parallel(self.networks[name])
+        """The plain module behind a (possibly DDP-wrapped) network, for inference and frozen use.
+
+        Cached per wrapper: accelerate's unwrapping checks versions and walks the module tree on
+        every call (about 0.1 ms), and the GAN asks for its discriminator on every step.
+        """
+        wrapped = self.networks[name]
+        cached = self._plain_networks.get(name)
+        if cached is None or cached[0] is not wrapped:
+            cached = self._plain_networks[name] = (wrapped, extract_model_from_parallel(wrapped))
+        return cached[1]
 
     def device(self) -> torch.device:
         return next(self.net(next(iter(self.networks))).parameters()).device
