@@ -8,6 +8,7 @@ and a checksum of the generator's weights after the timed steps: equal checksums
 bit-identical training.
 
     python benchmarks/threads.py [--steps 150] [--rounds 3]
+    python benchmarks/threads.py --adam        # fused against default Adam
 """
 
 import argparse
@@ -19,7 +20,7 @@ import sys
 STEP = r"""
 import os, sys, time, torch, torch.nn.functional as F
 from torch import nn
-torch.set_num_threads(int(sys.argv[1])); steps = int(sys.argv[2]); torch.manual_seed(0)
+torch.set_num_threads(int(sys.argv[1])); steps = int(sys.argv[2]); fused = sys.argv[3] == "fused"; torch.manual_seed(0)
 def mlp(sizes):
     layers = []
     for i in range(len(sizes) - 1):
@@ -27,8 +28,8 @@ def mlp(sizes):
         if i < len(sizes) - 2: layers.append(nn.LeakyReLU(0.2))
     return nn.Sequential(*layers)
 g = mlp([100, 256, 512, 1024, 784]).append(nn.Tanh()); d = mlp([784, 1024, 512, 256, 1])
-opt_g = torch.optim.Adam(g.parameters(), 2e-4, betas=(0.5, 0.999), fused=True)
-opt_d = torch.optim.Adam(d.parameters(), 2e-4, betas=(0.5, 0.999), fused=True)
+opt_g = torch.optim.Adam(g.parameters(), 2e-4, betas=(0.5, 0.999), fused=fused or None)
+opt_d = torch.optim.Adam(d.parameters(), 2e-4, betas=(0.5, 0.999), fused=fused or None)
 data = torch.rand(64 * (steps + 20), 784) * 2 - 1; B = 64
 targets = torch.cat([torch.ones(B), torch.zeros(B)])
 def run(first, count):
@@ -43,12 +44,12 @@ print(steps * B / seconds, sum(p.double().sum() for p in g.parameters()).item())
 """
 
 
-def measure(threads: int, wait_policy: str, strict: bool, steps: int) -> tuple[float, float]:
+def measure(threads: int, wait_policy: str, strict: bool, steps: int, adam: str = "fused") -> tuple[float, float]:
     env = {**os.environ, "OMP_WAIT_POLICY": wait_policy}
     env.pop("MKL_CBWR", None)
     if strict:
         env["MKL_CBWR"] = "AUTO,STRICT"
-    out = subprocess.run([sys.executable, "-c", STEP, str(threads), str(steps)], env=env, capture_output=True,
+    out = subprocess.run([sys.executable, "-c", STEP, str(threads), str(steps), adam], env=env, capture_output=True,
                          text=True, check=True).stdout.split()
     return float(out[0]), float(out[1])
 
@@ -57,7 +58,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--adam", action="store_true",
+                        help="instead: fused against default Adam, quiet machine, the harness's settings")
     args = parser.parse_args()
+    if args.adam:
+        print(f"{'threads':>8}{'Adam':>10}{'img/s':>9}")
+        for threads in (1, 2):
+            for adam in ("default", "fused"):
+                speed = statistics.median(measure(threads, "PASSIVE", True, args.steps, adam)[0]
+                                          for _ in range(args.rounds))
+                print(f"{threads:>8}{adam:>10}{speed:>9,.0f}")
+        return
     configurations = [(t, w, s) for t in (1, 2) for w in ("ACTIVE", "PASSIVE") for s in (False, True)]
     print(f"{'machine':<8}{'threads':>8}{'OMP wait':>10}{'MKL strict':>12}{'img/s':>9}  weights checksum")
     for machine in ("quiet", "loaded"):
