@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
+from harness.hardware import auto_precision
 from harness.store import RunFolder
 from harness.suite import load_suite
 from harness.models import build_model
@@ -17,7 +18,7 @@ TINY = SUITES / "tiny.toml"
 
 
 def test_every_run_leaves_its_files(tiny_results):
-    suite = load_suite(TINY)
+    suite = load_suite(TINY, auto_precision=auto_precision)  # as `harness run` resolves "auto" on this host
     assert (tiny_results / "suite.toml").read_text() == TINY.read_text()
     for spec in suite.runs:
         run_dir = tiny_results / spec.id
@@ -26,7 +27,7 @@ def test_every_run_leaves_its_files(tiny_results):
         assert config["model_options"] == spec.model_config.model_dump()
         record = json.loads((run_dir / "run.json").read_text())
         assert record["status"] == "completed" and record["epochs_completed"] == 2
-        assert record["num_processes"] == 1 and record["mixed_precision"] == "no"
+        assert record["num_processes"] == 1 and record["mixed_precision"] == spec.mixed_precision
         assert record["replicas_identical"] is True
         assert record["parameters"]["total"] == sum(v for k, v in record["parameters"].items() if k != "total")
         assert record["versions"]["torch"].startswith("2.")
