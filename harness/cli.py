@@ -125,7 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     train_evaluator.add_argument("--dataset", required=True)
     train_evaluator.add_argument("--data-dir", type=Path)
     train_evaluator.add_argument("--epochs", type=int, default=4)
-    train_evaluator.add_argument("--output", type=Path, help="default: ./evaluator-<dataset>-v1.safetensors")
+    train_evaluator.add_argument("--kind", choices=["classifier", "autoencoder"], default="classifier",
+                                 help="classifier (features + classes) or autoencoder (the second feature space)")
+    train_evaluator.add_argument("--output", type=Path, help="default: ./evaluator-<dataset>-v1.safetensors "
+                                 "(autoencoder: ./autoencoder-<dataset>-v1.safetensors)")
     train_evaluator.set_defaults(handler=cmd_train_evaluator)
 
     listing = commands.add_parser("list", help="known models, their options, and datasets",
@@ -260,10 +263,11 @@ def cmd_train_evaluator(args: argparse.Namespace) -> int:
     from harness.evaluation.evaluator import train_evaluator
 
     data = load_dataset(args.dataset, args.data_dir)
-    output = args.output or Path(f"evaluator-{args.dataset}-v1.safetensors")
+    prefix = "evaluator" if args.kind == "classifier" else "autoencoder"
+    output = args.output or Path(f"{prefix}-{args.dataset}-v1.safetensors")
     console = Console(highlight=False)
-    accuracy, sha256 = train_evaluator(data, output, epochs=args.epochs, log=console.print)
-    console.print(f"saved {output}: test accuracy {accuracy:.4f}, sha256 {sha256}")
+    score, sha256 = train_evaluator(data, output, epochs=args.epochs, kind=args.kind, log=console.print)
+    console.print(f"saved {output}: test score {score:.4f}, sha256 {sha256}")
     return 0
 
 

@@ -108,7 +108,7 @@ class RunSpec:
             "seed": self.seed,
             "mixed_precision": self.mixed_precision,
             "training": self.training.model_dump(),
-            "model_options": self.model_config.model_dump(),
+            "model_options": self.model_config.resolved(),
         }
 
     @property

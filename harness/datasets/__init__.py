@@ -31,14 +31,15 @@ class Reader(Protocol):
 
 @dataclass(frozen=True)
 class PinnedEvaluator:
-    """A committed evaluator network for a dataset: its weights file, sha256 and measured test accuracy.
+    """A committed evaluator network for a dataset: its weights file, sha256 and measured test score
+    (accuracy for a classifier, reconstruction MSE for an autoencoder).
 
     `file` is a name in harness/assets/ or an absolute path (for datasets registered outside the package).
     """
 
     file: str
     sha256: str
-    test_accuracy: float
+    test_score: float
 
     @property
     def name(self) -> str:
@@ -53,7 +54,14 @@ class DatasetSpec:
     num_classes: int
     split_sizes: dict[str, int]
     reader: Reader
-    evaluator: PinnedEvaluator | None = None  # features for FID/KID/PR; None: those metrics cannot run
+    evaluator: PinnedEvaluator | None = None  # the classifier: features, classes; None: those metrics cannot run
+    autoencoder: PinnedEvaluator | None = None  # the second feature space (harness/evaluation/evaluator.py)
+
+    @property
+    def evaluators(self) -> dict[str, PinnedEvaluator]:
+        """The pinned evaluators by kind (the feature spaces this dataset can be scored in)."""
+        pinned = {"classifier": self.evaluator, "autoencoder": self.autoencoder}
+        return {kind: evaluator for kind, evaluator in pinned.items() if evaluator is not None}
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,10 @@ DATASETS.register("mnist")(
         # python -m harness evaluator train --dataset mnist --output harness/assets/evaluator-mnist-v1.safetensors
         evaluator=PinnedEvaluator("evaluator-mnist-v1.safetensors",
                                   "c036cf823b5f3a114d99e448cbda4b8292d77a0795861e87b1b881c61270cdaa", 0.9932),
+        # python -m harness evaluator train --dataset mnist --kind autoencoder --epochs 5 \
+        #     --output harness/assets/autoencoder-mnist-v1.safetensors   (test MSE 0.0019, 1 min 40 s on 2 cores)
+        autoencoder=PinnedEvaluator("autoencoder-mnist-v1.safetensors",
+                                    "c15a7de757cfbb893fc853e9e5b8e8edb6265ace44fae1820b6c948463f95015", 0.0019),
     )
 )
 
@@ -66,5 +70,9 @@ DATASETS.register("fashion-mnist")(
         #     --output harness/assets/evaluator-fashion-mnist-v1.safetensors
         evaluator=PinnedEvaluator("evaluator-fashion-mnist-v1.safetensors",
                                   "9effa41c17f5ef722245ec2819a8a9d5e466ffa0e2336e5bfdc78a649aa84a57", 0.9183),
+        # python -m harness evaluator train --dataset fashion-mnist --kind autoencoder --epochs 5 \
+        #     --output harness/assets/autoencoder-fashion-mnist-v1.safetensors   (test MSE 0.0057)
+        autoencoder=PinnedEvaluator("autoencoder-fashion-mnist-v1.safetensors",
+                                    "1c2c24fa16259e1e4c770cfa09ca168bcac6fa8f6877a123f372773d49644271", 0.0057),
     )
 )

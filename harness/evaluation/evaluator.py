@@ -1,11 +1,17 @@
-"""The pinned evaluator: a small CNN classifier whose penultimate layer is the feature space
-for FID, KID, precision/recall and density/coverage, and whose predictions measure mode coverage.
+"""The pinned evaluators: two networks of different kinds, trained on the dataset's own
+training split, whose features are the spaces FID, KID and precision/recall are computed in.
 
-Inception-v3 cannot be downloaded here and is a poor judge of small grayscale images, so, like
-several MNIST studies, we use a classifier trained on the dataset's own training split. Its
-weights are committed in `harness/assets/` and pinned with their sha256 in the dataset's
-DatasetSpec, so every machine and release computes FID in exactly the same feature space;
-every metric row records the name and hash.
+- the **classifier** (a small CNN; its penultimate layer, 128-d): features that separate the
+  classes, so its FID is dominated by the class histogram (docs/metrics.md); its predictions
+  also give mode coverage and the classes of per-class FID;
+- the **autoencoder** (a convolutional encoder/decoder trained to reconstruct, no labels; its
+  128-d bottleneck): features that keep what a reconstruction needs (stroke width, blur, noise,
+  style), which a classifier is trained to ignore. A second space of a different kind shows
+  which verdicts are about the models and which about one feature space.
+
+Inception-v3 cannot be downloaded here and is a poor judge of small grayscale images. Weights
+are committed in `harness/assets/` and pinned with their sha256 in the dataset's DatasetSpec,
+so every machine and release computes the same features; every metric row records name and hash.
 """
 
 import hashlib
@@ -26,14 +32,21 @@ FEATURE_DIM = 128
 
 
 class EvaluatorNet(nn.Module):
+    """What both kinds share: `forward` gives the features, `training_loss` trains the network."""
+
+    num_features = FEATURE_DIM
+
+    def training_loss(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class ClassifierNet(EvaluatorNet):
     """conv(32) -> pool -> conv(64) -> pool -> fc(128) = features -> fc(classes), sized from the image shape.
 
     `forward` returns the 128-d penultimate features (what torchmetrics' `feature=` calls);
     `num_features` tells torchmetrics the dimension without a dummy forward pass.
     Input: images as floats in [0, 1], shape (n, C, H, W).
     """
-
-    num_features = FEATURE_DIM
 
     def __init__(self, image_shape: tuple[int, int, int], num_classes: int) -> None:
         super().__init__()
@@ -52,6 +65,44 @@ class EvaluatorNet(nn.Module):
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.forward(images))
 
+    def training_loss(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(self.logits(images), labels)
+
+
+class AutoencoderNet(EvaluatorNet):
+    """conv(32, /2) -> conv(64, /2) -> linear 128 = features; mirrored transposed convolutions back.
+
+    The bottleneck is linear (no ReLU), so no feature is clipped at zero. Trained with the
+    mean squared error of the reconstruction; labels are never used.
+    """
+
+    def __init__(self, image_shape: tuple[int, int, int], num_classes: int) -> None:
+        super().__init__()
+        channels, height, width = image_shape
+        grid = (64, height // 4, width // 4)
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, 32, 4, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(32, 64, 4, stride=2, padding=1), nn.ReLU(),
+            nn.Flatten(), nn.Linear(grid[0] * grid[1] * grid[2], FEATURE_DIM),
+        )
+        self.decoder = nn.Sequential(
+            nn.Linear(FEATURE_DIM, grid[0] * grid[1] * grid[2]), nn.ReLU(), nn.Unflatten(1, grid),
+            nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1), nn.ReLU(),
+            nn.ConvTranspose2d(32, channels, 4, stride=2, padding=1),
+        )
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.body((images.float() - 0.5) / 0.5)
+
+    def reconstruct(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.decoder(self.forward(images)))
+
+    def training_loss(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(self.reconstruct(images), images)
+
+
+EVALUATOR_KINDS: dict[str, type[EvaluatorNet]] = {"classifier": ClassifierNet, "autoencoder": AutoencoderNet}
+
 
 def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -63,14 +114,15 @@ def evaluator_path(pinned: PinnedEvaluator) -> Path:
     return path if path.is_absolute() else Path(str(resources.files("harness") / "assets" / pinned.file))
 
 
-def load_evaluator(spec: DatasetSpec, device: torch.device | str = "cpu") -> tuple[EvaluatorNet, PinnedEvaluator]:
-    """The dataset's pinned evaluator, its hash verified, in eval mode without gradients."""
-    pinned = spec.evaluator
+def load_evaluator(spec: DatasetSpec, device: torch.device | str = "cpu",
+                   kind: str = "classifier") -> tuple[EvaluatorNet, PinnedEvaluator]:
+    """The dataset's pinned evaluator of `kind`, its hash verified, in eval mode without gradients."""
+    pinned = spec.evaluators.get(kind)
     if pinned is None:
         raise HarnessError(
-            f"dataset {spec.name!r} has no pinned evaluator, which FID/KID/precision-recall/mode coverage need; "
-            f"train one with `python -m harness evaluator train --dataset {spec.name}` and pin it in its "
-            "DatasetSpec, or leave those metrics out of [evaluation] metrics"
+            f"dataset {spec.name!r} has no pinned {kind} evaluator, which the feature-space metrics need; "
+            f"train one with `python -m harness evaluator train --dataset {spec.name} --kind {kind}` and pin it "
+            "in its DatasetSpec, or leave those metrics out of [evaluation] metrics"
         )
     path = evaluator_path(pinned)
     if not path.exists():
@@ -81,14 +133,14 @@ def load_evaluator(spec: DatasetSpec, device: torch.device | str = "cpu") -> tup
             f"{path}: sha256 {actual} does not match the pinned {pinned.sha256}; the evaluator was modified, "
             "so its FID numbers would not be comparable: restore the file from the repository"
         )
-    net = EvaluatorNet(spec.image_shape, spec.num_classes)
+    net = EVALUATOR_KINDS[kind](spec.image_shape, spec.num_classes)
     net.load_state_dict(load_file(path))
     net.eval().requires_grad_(False)
     return net.to(device), pinned
 
 
 @torch.no_grad()
-def accuracy(net: EvaluatorNet, images: torch.Tensor, labels: torch.Tensor, batch: int = 1000) -> float:
+def accuracy(net: ClassifierNet, images: torch.Tensor, labels: torch.Tensor, batch: int = 1000) -> float:
     """Fraction of uint8 `images` (n, C, H, W) classified as `labels`."""
     net.eval()
     correct = 0
@@ -98,13 +150,25 @@ def accuracy(net: EvaluatorNet, images: torch.Tensor, labels: torch.Tensor, batc
     return correct / len(images)
 
 
+@torch.no_grad()
+def test_score(net: EvaluatorNet, data: Dataset) -> tuple[str, float]:
+    """How well a trained evaluator does on the test split: accuracy, or reconstruction MSE."""
+    if isinstance(net, ClassifierNet):
+        return "test accuracy", accuracy(net, data.test_images, data.test_labels)
+    net.eval()
+    images = data.test_images.float() / 255
+    return "test MSE", float(sum(F.mse_loss(net.reconstruct(images[i : i + 1000]), images[i : i + 1000],
+                                            reduction="sum") for i in range(0, len(images), 1000)) / images.numel())
+
+
 def train_evaluator(
-    data: Dataset, output: Path, epochs: int = 4, batch_size: int = 128, lr: float = 1e-3, seed: int = 0, log=print
+    data: Dataset, output: Path, epochs: int = 4, batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
+    kind: str = "classifier", log=print,
 ) -> tuple[float, str]:
-    """Train the evaluator deterministically on the training split; return (test accuracy, sha256)."""
+    """Train an evaluator of `kind` deterministically on the training split; return (test score, sha256)."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    net = EvaluatorNet(data.spec.image_shape, data.spec.num_classes)
+    net = EVALUATOR_KINDS[kind](data.spec.image_shape, data.spec.num_classes)
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=lr * 3, total_steps=epochs * (len(data.train_images) // batch_size)
@@ -121,13 +185,13 @@ def train_evaluator(
             # slightly off-centre generated digits
             shift = torch.randint(-2, 3, (2,), generator=generator).tolist()
             x = torch.roll(x, shifts=shift, dims=(2, 3))
-            loss = F.cross_entropy(net.logits(x), labels[index])
+            loss = net.training_loss(x, labels[index])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             scheduler.step()
-        test_accuracy = accuracy(net, data.test_images, data.test_labels)
-        log(f"epoch {epoch + 1}/{epochs}: test accuracy {test_accuracy:.4f} ({time.perf_counter() - started:.0f}s)")
+        score_name, score = test_score(net, data)
+        log(f"epoch {epoch + 1}/{epochs}: {score_name} {score:.4f} ({time.perf_counter() - started:.0f}s)")
     state = {k: v.contiguous() for k, v in net.state_dict().items()}
     atomic_write(output, lambda tmp: save_file(state, str(tmp)))
-    return test_accuracy, sha256_of(output)
+    return score, sha256_of(output)

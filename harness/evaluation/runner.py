@@ -14,7 +14,7 @@ import torch
 
 from harness.datasets import DatasetSpec
 from harness.evaluation.figures import model_figures
-from harness.evaluation.session import EvaluationSession
+from harness.evaluation.session import EvaluationSession, subset_indices, subset_record
 from harness.metrics import METRICS, NOT_APPLICABLE
 from harness.models import build_model
 from harness.models.base import GenerativeModel
@@ -62,7 +62,8 @@ def evaluate_run(run: RunFolder, session: EvaluationSession) -> tuple[MetricsRow
             failed.append(name)
             continue
         seconds = round(time.perf_counter() - metric_started, 3)
-        report[name] = {"status": "ok", "values": values, "settings": metric.settings(session), "seconds": seconds}
+        report[name] = {"status": "ok", "values": values, "settings": metric.settings(session), "seconds": seconds,
+                        **({"details": details} if (details := session.run.artifacts.get("details", {}).get(name)) else {})}
         row.update(values)
         row[f"{name}_seconds"] = seconds
     figures = model_figures(model, session)
@@ -80,18 +81,24 @@ def evaluate_run(run: RunFolder, session: EvaluationSession) -> tuple[MetricsRow
 
 
 def evaluate_reference(suite: SuiteFolder, session: EvaluationSession) -> ReferenceRecord | None:
-    """The real-data floor: N training images scored against the test reference like a model's samples."""
+    """The real-data floor: N training images scored against the test reference exactly like a model's N samples.
+
+    The training images are a seeded random subset, like the reference: a model that reproduced
+    the data distribution perfectly would score about this.
+    """
     metrics = [METRICS.get(name)() for name in session.config.metrics if METRICS.get(name).sample_based]
     if not metrics:
         return None
     n = session.config.num_samples
-    session.start_run(samples=session.dataset.train_images[:n].float().div(255))
+    train = session.dataset.train_images
+    session.start_run(samples=train[subset_indices(len(train), n, "train")].float().div(255))
     started = time.perf_counter()
     values: dict[str, Any] = {}
     for metric in metrics:
         values.update(metric.compute(None, session))
     record = ReferenceRecord.model_validate({
-        "what": f"first {n} training images against the first {n} test images (a perfect model's score)",
+        "what": f"{n} training images against the {n}-image test reference (a perfect model's score)",
+        "samples": subset_record(len(train), n, "train"), "reference": session.reference_subset(),
         "evaluated_at": now(), **session.evaluator_info, "values": values,
         "seconds": round(time.perf_counter() - started, 3),
     })

@@ -1,9 +1,15 @@
-"""Everything the metrics of one evaluation share: the evaluator, the test-set reference and
+"""Everything the metrics of one evaluation share: the feature spaces, the test-set reference and
 per-run caches of generated samples and their features.
 
 One session serves every run of a suite, so the test set's features are computed once. The
-evaluator is loaded when a metric first needs it, so a dataset without one can still be
+evaluators are loaded when a metric first needs them, so a dataset without one can still be
 scored by the metrics that do not.
+
+Every comparison with data uses a **seeded random subset** (or the whole split), never "the first
+N": MNIST's test set is ordered by writer group, and its first 5,000 images are the cleaner half
+(FID 20 instead of 5 against training images). The subsets are prefixes of one permutation per
+split, seeded with REFERENCE_SEED, so they are the same for every run of every suite and nested
+(the first 1,000 of the 5,000-image subset are the 1,000-image subset).
 """
 
 from dataclasses import dataclass, field
@@ -22,7 +28,25 @@ from harness.strategy import Strategy
 
 SAMPLE_CHUNK = 500  # generated images per chunk (one seeded generator each)
 FEATURE_BATCH = 1000
-EVAL_SEED = 1234  # fixed: every run is evaluated on the same latents and test subsets
+EVAL_SEED = 1234  # fixed: every run is evaluated on the same latents
+REFERENCE_SEED = 20260101  # fixed: the permutations that pick the data subsets (recorded with every number)
+# Which pinned evaluator each feature space comes from, and the suffix of its metric columns.
+SPACE_SUFFIX = {"classifier": "", "autoencoder": "_ae", "inception": ""}
+
+
+def subset_indices(total: int, size: int, split: str) -> "torch.Tensor":
+    """The first `size` indices of the split's seeded permutation (all of them, in order, when size == total)."""
+    if size >= total:
+        return torch.arange(total)
+    generator = torch.Generator().manual_seed(derived_seed(REFERENCE_SEED, split))
+    return torch.randperm(total, generator=generator)[:size]
+
+
+def subset_record(total: int, size: int, split: str) -> dict[str, Any]:
+    """How a subset was chosen, for the settings recorded next to a number."""
+    if size >= total:
+        return {"split": split, "images": f"all {total}"}
+    return {"split": split, "images": size, "of": total, "chosen": "seeded random subset", "seed": REFERENCE_SEED}
 
 
 @dataclass
@@ -30,7 +54,7 @@ class RunCache:
     """Samples and features of the run being evaluated, computed at most once."""
 
     samples: torch.Tensor | None = None
-    features: torch.Tensor | None = None
+    features: dict[str, torch.Tensor] = field(default_factory=dict)  # by feature space
     logits: torch.Tensor | None = None
     artifacts: dict[str, Any] = field(default_factory=dict)  # e.g. feature statistics to save
 
@@ -65,41 +89,61 @@ class InceptionFeatures(nn.Module):
 
 class EvaluationSession:
     def __init__(self, config: EvaluationConfig, dataset: Dataset, strategy: Strategy) -> None:
-        if config.num_samples > len(dataset.test_images):
-            raise HarnessError(f"evaluation.num_samples {config.num_samples} exceeds the "
-                               f"{len(dataset.test_images)} test images of {dataset.spec.name}")
+        for key in ("num_samples", "reconstruction_images", "likelihood_images", "ais_images"):
+            if getattr(config, key) > len(dataset.test_images):
+                raise HarnessError(f"evaluation.{key} {getattr(config, key)} exceeds the {len(dataset.test_images)} "
+                                   f"test images of {dataset.spec.name}; lower it (at most the whole test split)")
         self.config = config
         self.dataset = dataset
         self.strategy = strategy
         self.device = strategy.device
         self.test_images = dataset.test_images.float().div(255)  # (n, C, H, W) in [0, 1]
-        self.reference_images = self.test_images[: config.num_samples]
-        self._evaluator: EvaluatorNet | None = None
-        self._feature_net: nn.Module | None = None
-        self._reference_features: torch.Tensor | None = None
+        reference = self.test_indices(config.num_samples)
+        self.reference_images = self.test_images[reference]
+        self.reference_labels = dataset.test_labels[reference]
+        self._nets: dict[str, nn.Module] = {}
+        self._reference_features: dict[str, torch.Tensor] = {}
         self._shared: dict[str, Any] = {}  # long-lived objects metrics keep between runs
         self.run = RunCache()
 
+    def net(self, space: str) -> nn.Module:
+        """The network of a feature space ("classifier", "autoencoder" or "inception"), loaded once."""
+        if space not in self._nets:
+            self._nets[space] = (InceptionFeatures(self.config.inception_weights).to(self.device)
+                                 if space == "inception" else load_evaluator(self.dataset.spec, self.device, space)[0])
+        return self._nets[space]
+
     @property
     def evaluator(self) -> EvaluatorNet:
-        if self._evaluator is None:
-            self._evaluator, _ = load_evaluator(self.dataset.spec, self.device)
-        return self._evaluator
+        """The pinned classifier (class predictions for mode coverage and per-class FID)."""
+        return self.net("classifier")
 
     @property
-    def feature_net(self) -> nn.Module:
-        if self._feature_net is None:
-            self._feature_net = (self.evaluator if self.config.features == "evaluator"
-                                 else InceptionFeatures(self.config.inception_weights).to(self.device))
-        return self._feature_net
+    def feature_spaces(self) -> list[str]:
+        """The spaces the feature metrics are computed in: both pinned evaluators, or Inception-v3 alone."""
+        if self.config.features == "inception":
+            return ["inception"]
+        return list(self.dataset.spec.evaluators) or ["classifier"]  # an unpinned classifier fails with its fix
 
-    # -- identity of the feature space, recorded in every metric row ----------------------
+    def reference_subset(self) -> dict[str, Any]:
+        return subset_record(len(self.test_images), self.config.num_samples, "test")
+
+    def test_indices(self, size: int) -> torch.Tensor:
+        """The seeded test subset of `size` images (the reference's first `size`, or the whole split)."""
+        return subset_indices(len(self.test_images), size, "test")
+
+    def test_subset(self, size: int) -> dict[str, Any]:
+        return subset_record(len(self.test_images), size, "test")
+
+    # -- identity of the feature spaces, recorded in every metric row ---------------------
 
     @property
     def evaluator_info(self) -> dict[str, Any]:
-        pinned = self.dataset.spec.evaluator
-        info = {"evaluator": pinned.name if pinned else None, "evaluator_sha256": pinned.sha256 if pinned else None,
-                "features": self.config.features}
+        info: dict[str, Any] = {"features": self.config.features}
+        for kind, pinned in self.dataset.spec.evaluators.items():
+            prefix = "evaluator" if kind == "classifier" else kind
+            info[prefix] = pinned.name
+            info[f"{prefix}_sha256"] = pinned.sha256
         if self.config.features == "inception":
             info["inception_weights"] = self.config.inception_weights
         return info
@@ -110,6 +154,10 @@ class EvaluationSession:
             self._shared[key] = build()
         return self._shared[key]
 
+    def details(self, metric: str) -> dict[str, Any]:
+        """Per-metric details beyond the row's numbers (e.g. each class's FID), saved in metrics.json."""
+        return self.run.artifacts.setdefault("details", {}).setdefault(metric, {})
+
     def start_run(self, samples: torch.Tensor | None = None) -> None:
         """Forget the previous run's caches; `samples` stand in for a model's (the real-data floor)."""
         self.run = RunCache(samples=samples)
@@ -117,10 +165,11 @@ class EvaluationSession:
     # -- features ---------------------------------------------------------------------------
 
     @torch.no_grad()
-    def features(self, images: torch.Tensor) -> torch.Tensor:
-        """Features in the session's feature space, computed in batches, on the CPU."""
+    def features(self, images: torch.Tensor, space: str) -> torch.Tensor:
+        """Features in one feature space, computed in batches, on the CPU."""
+        net = self.net(space)
         return torch.cat([
-            self.feature_net(images[i : i + FEATURE_BATCH].to(self.device)).float().cpu()
+            net(images[i : i + FEATURE_BATCH].to(self.device)).float().cpu()
             for i in range(0, len(images), FEATURE_BATCH)
         ])
 
@@ -131,11 +180,10 @@ class EvaluationSession:
             for i in range(0, len(images), FEATURE_BATCH)
         ])
 
-    @property
-    def reference_features(self) -> torch.Tensor:
-        if self._reference_features is None:
-            self._reference_features = self.features(self.reference_images)
-        return self._reference_features
+    def reference_features(self, space: str) -> torch.Tensor:
+        if space not in self._reference_features:
+            self._reference_features[space] = self.features(self.reference_images, space)
+        return self._reference_features[space]
 
     # -- the run's samples ------------------------------------------------------------------
 
@@ -149,10 +197,10 @@ class EvaluationSession:
             self.run.samples = self.strategy.map_chunks(self.config.num_samples, SAMPLE_CHUNK, draw)
         return self.run.samples
 
-    def sample_features(self, model: GenerativeModel | None) -> torch.Tensor:
-        if self.run.features is None:
-            self.run.features = self.features(self.samples(model))
-        return self.run.features
+    def sample_features(self, model: GenerativeModel | None, space: str) -> torch.Tensor:
+        if space not in self.run.features:
+            self.run.features[space] = self.features(self.samples(model), space)
+        return self.run.features[space]
 
     def sample_logits(self, model: GenerativeModel | None) -> torch.Tensor:
         if self.run.logits is None:

@@ -10,6 +10,6 @@ from harness.registry import Registry
 METRICS: Registry[type[Metric]] = Registry("metric")
 
 # Built-in metrics register themselves on import; this order is the leaderboard's column order.
-from harness.metrics import sample_quality, precision_recall, mode_coverage, reconstruction, likelihood  # noqa: E402,F401,I001
+from harness.metrics import sample_quality, per_class, precision_recall, mode_coverage, reconstruction, likelihood, ais  # noqa: E402,F401,I001
 
 __all__ = ["METRICS", "Metric", "NOT_APPLICABLE"]

@@ -1,7 +1,13 @@
-"""Test-set ELBO and the importance-weighted bound (Burda et al. 2016), in nats per image.
+"""The ELBO and the importance-weighted bound (Burda et al. 2016), in nats per image, on the
+same seeded random test subset, under the run's own likelihood (harness/models/likelihoods.py).
 
-Both are lower bounds on log p(x) under the training likelihood (Bernoulli on intensities in
-[0, 1]); IWAE with k samples is at least the ELBO in expectation and tightens as k grows.
+Both are lower bounds on log p(x); IWAE with k samples is at least the ELBO in expectation and
+tightens as k grows. What the nats are nats *of* depends on the likelihood, and the row says
+it (`likelihood_model`): binarized pixels (`bernoulli`, comparable with binarized-MNIST papers),
+dequantized intensities (`continuous_bernoulli`, `gaussian*`: also given in bits per dimension),
+or, for `bernoulli_intensities`, a training loss that is not a density (bits/dim n/a). Numbers of
+different likelihood models must not be compared; AIS (harness/metrics/ais.py) puts every
+decoder-based model on one scale.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from harness.metrics import METRICS
-from harness.metrics.base import Column, Metric
+from harness.metrics.base import NOT_APPLICABLE, Column, Metric
 from harness.models.capabilities import BoundsLikelihood
 from harness.seeds import derived_seed
 
@@ -35,34 +41,40 @@ class Likelihood(Metric):
     name = "likelihood"
     requires = (BoundsLikelihood,)
     columns = (
-        Column("elbo", "ELBO", "higher", "nats", digits=4, leaderboard=True, chart=True),
-        Column("iwae", "IWAE bound", "higher", "nats", digits=4, leaderboard=True, chart=True),
+        Column("elbo", "ELBO", "higher", "nats/image", digits=4, chart=True),
+        Column("iwae", "IWAE bound", "higher", "nats/image", digits=4, leaderboard=True, chart=True),
+        Column("iwae_bits_per_dim", "IWAE bound", "lower", "bits/dim", digits=4),
+        Column("likelihood_model", "likelihood model", None, numeric=False),
     )
 
     def settings(self, session) -> dict[str, Any]:
         c = session.config
-        return {"elbo_images": "all test images", "iwae_images": f"first {c.likelihood_images} test images",
-                "iwae_samples": c.iwae_samples, "unit": "nats per image (higher is better)",
-                "likelihood": "Bernoulli on intensities in [0, 1]"}
+        return {"images": session.test_subset(c.likelihood_images), "same_images_for_elbo_and_iwae": True,
+                "iwae_samples": c.iwae_samples, "unit": "nats per image (higher is better)"}
 
-    def compute(self, model, session) -> dict[str, float]:
+    def compute(self, model, session) -> dict[str, Any]:
         import torch
 
         c = session.config
-        images = session.test_images
+        images = session.test_images[session.test_indices(c.likelihood_images)]
+        observed = model.observe(images, torch.Generator().manual_seed(derived_seed(0, "dequantize")))
 
         def elbo(chunk: int, start: int, stop: int) -> torch.Tensor:
             generator = torch.Generator().manual_seed(derived_seed(0, "elbo", chunk))
-            return model.elbo(images[start:stop].to(session.device), generator).double()
+            return model.elbo(observed[start:stop].to(session.device), generator).double()
 
-        subset = images[: c.likelihood_images]
-        per_chunk = max(1, IWAE_PIXEL_BUDGET // (c.iwae_samples * subset[0].numel()))
+        per_chunk = max(1, IWAE_PIXEL_BUDGET // (c.iwae_samples * images[0].numel()))
 
         def iwae(chunk: int, start: int, stop: int) -> torch.Tensor:
             generator = torch.Generator().manual_seed(derived_seed(0, "iwae", chunk))
-            return iwae_bound(model, subset[start:stop].to(session.device), c.iwae_samples, generator)
+            return iwae_bound(model, observed[start:stop].to(session.device), c.iwae_samples, generator)
 
+        iwae_value = float(session.strategy.map_chunks(len(images), per_chunk, iwae).mean())
+        bits = model.likelihood.bits_per_dim(iwae_value, images[0].numel())
+        session.details(self.name)["likelihood_data"] = model.likelihood.data
         return {
             "elbo": float(session.strategy.map_chunks(len(images), ELBO_CHUNK, elbo).mean()),
-            "iwae": float(session.strategy.map_chunks(len(subset), per_chunk, iwae).mean()),
+            "iwae": iwae_value,
+            "iwae_bits_per_dim": NOT_APPLICABLE if bits is None else bits,
+            "likelihood_model": model.options.likelihood,
         }

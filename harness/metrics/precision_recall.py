@@ -1,5 +1,8 @@
 """Improved precision and recall (Kynkaenniemi et al. 2019) and density and coverage
-(Naeem et al. 2020), in the session's feature space.
+(Naeem et al. 2020), in the session's first feature space (the pinned classifier's).
+
+Precision only asks whether each sample lies near some real image, so a model collapsed onto
+one class scores 1.0: read it beside class overlap and recall.
 
 Written here because torchmetrics has no implementation; pairwise distances are computed
 in row chunks so memory stays bounded (a chunk of 1,000 rows against 10,000 is 40 MB).
@@ -71,10 +74,12 @@ class PrecisionRecall(Metric):
 
     def settings(self, session) -> dict[str, Any]:
         c = session.config
-        return {"num_samples": c.num_samples, "precision_recall_k": c.precision_recall_k,
+        return {"num_samples": c.num_samples, "reference": session.reference_subset(), "feature_space": "classifier",
+                "precision_recall_k": c.precision_recall_k,
                 "density_coverage_k": c.density_coverage_k, **session.evaluator_info}
 
     def compute(self, model, session) -> dict[str, float]:
         c = session.config
-        return precision_recall_density_coverage(session.reference_features, session.sample_features(model),
+        space = session.feature_spaces[0]
+        return precision_recall_density_coverage(session.reference_features(space), session.sample_features(model, space),
                                                  c.precision_recall_k, c.density_coverage_k)

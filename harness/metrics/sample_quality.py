@@ -1,87 +1,139 @@
-"""FID (Heusel et al. 2017) and KID (Binkowski et al. 2018) through torchmetrics, in the
-session's feature space (the pinned evaluator by default), statistics in float64."""
+"""FID (Heusel et al. 2017), FID∞ (Chong & Forsyth 2020) and KID (Binkowski et al. 2018), in
+each of the session's feature spaces (the pinned classifier and autoencoder by default).
+
+- **FID** at a fixed, recorded N (`num_samples` generated images against the seeded N-image
+  test reference). FID is biased upwards by an amount that shrinks like 1/N, so FIDs at
+  different N are not comparable; the row records N (`fid_n`).
+- **FID∞** removes that dependence: FID at 15 sample sizes spaced evenly in 1/N between N/5
+  and N (random subsets of the generated images, seeded), a least-squares line in 1/N, and its
+  value at 1/N = 0. Chong & Forsyth use 5,000..50,000 Inception samples; we use what the
+  evaluation generates.
+- **KID** is the unbiased polynomial-kernel MMD² averaged over random subsets. Raw ReLU features
+  whose norms differ 3× between real and generated images saturate the cubic kernel (every
+  poor model scored 86-92), so features are first standardised with the reference's per-feature
+  mean and standard deviation, and the kernel is (x·y/d + 1)³. Reported ×10³.
+
+The Fréchet distance itself is torchmetrics' (`_compute_fid`, float64); statistics are saved
+next to each run so anyone can recompute FID without the weights.
+"""
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING, Any
 
 from harness.metrics import METRICS
-from harness.metrics.base import Column, Metric
+from harness.metrics.base import NOT_APPLICABLE, Column, Metric
+from harness.seeds import derived_seed
 
 if TYPE_CHECKING:
     import torch
-    from torchmetrics.image.fid import FrechetInceptionDistance
 
-KID_SEED = 0  # torchmetrics draws KID subsets from the global RNG; we pin it
-FEATURE_BATCH = 1000
-# KID keeps every feature in memory by design; at our sizes (10,000 x 128 floats) that is 5 MB.
-warnings.filterwarnings("ignore", message="Metric `Kernel Inception Distance` will save all extracted features")
+KID_SEED = 0
+KID_SCALE = 1000.0
+FID_INF_POINTS = 15  # Chong & Forsyth's default
+FID_INF_SMALLEST = 0.2  # the smallest subset, as a fraction of num_samples
+SPACES = {"": "classifier", "_ae": "autoencoder"}  # column suffix -> pinned evaluator
 
 
-def feature_statistics(metric: FrechetInceptionDistance, real: bool) -> dict[str, torch.Tensor]:
-    """Mean and covariance (float64) from a torchmetrics FID state, for saving and recomputing."""
+def gaussian_statistics(features: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Mean, covariance (float64, unbiased) and count of a feature set."""
     import torch
 
-    prefix = "real" if real else "fake"
-    n = getattr(metric, f"{prefix}_features_num_samples").double()
-    total = getattr(metric, f"{prefix}_features_sum")
-    mean = total / n
-    cov = (getattr(metric, f"{prefix}_features_cov_sum") - n * torch.outer(mean, mean)) / (n - 1)
-    return {"mean": mean.cpu(), "cov": cov.cpu(), "count": n.cpu().reshape(1)}
+    x = features.double()
+    return {"mean": x.mean(0), "cov": torch.cov(x.T), "count": torch.tensor([float(len(x))], dtype=torch.float64)}
+
+
+def frechet_distance(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+    from torchmetrics.image.fid import _compute_fid
+
+    return float(_compute_fid(a["mean"], a["cov"], b["mean"], b["cov"]))
+
+
+def fid_infinity(reference: dict[str, torch.Tensor], fake: torch.Tensor, seed: int = 0,
+                 points: int = FID_INF_POINTS, smallest: float = FID_INF_SMALLEST) -> dict[str, float]:
+    """FID extrapolated to infinitely many generated samples: intercept of FID against 1/N."""
+    import torch
+
+    total = len(fake)
+    low = max(2, int(total * smallest))
+    inverse = torch.linspace(1 / low, 1 / total, points, dtype=torch.float64)
+    sizes = sorted({int(round(1 / value)) for value in inverse.tolist()})
+    generator = torch.Generator().manual_seed(seed)
+    fids = []
+    for size in sizes:
+        chosen = torch.randperm(total, generator=generator)[:size]
+        fids.append(frechet_distance(gaussian_statistics(fake[chosen]), reference))
+    x = torch.tensor([1 / size for size in sizes], dtype=torch.float64)
+    y = torch.tensor(fids, dtype=torch.float64)
+    slope = ((x - x.mean()) * (y - y.mean())).sum() / (x - x.mean()).pow(2).sum()
+    return {"fid_inf": float(y.mean() - slope * x.mean()), "fid_inf_slope": float(slope)}
+
+
+def standardised_kid(real: torch.Tensor, fake: torch.Tensor, subsets: int, subset_size: int,
+                     seed: int = KID_SEED) -> tuple[float, float]:
+    """Mean and std over subsets of the unbiased cubic-kernel MMD², features standardised by the reference's."""
+    import torch
+    from torchmetrics.image.kid import poly_mmd
+
+    mean, std = real.double().mean(0), real.double().std(0).clamp_min(1e-8)
+    real, fake = (real.double() - mean) / std, (fake.double() - mean) / std
+    generator = torch.Generator().manual_seed(seed)
+    values = []
+    for _ in range(subsets):
+        r = real[torch.randperm(len(real), generator=generator)[:subset_size]]
+        f = fake[torch.randperm(len(fake), generator=generator)[:subset_size]]
+        values.append(poly_mmd(r, f, degree=3, gamma=1.0 / real.shape[1], coef=1.0))
+    stacked = torch.stack(values)
+    return float(stacked.mean()), float(stacked.std())
+
+
+def _columns() -> tuple[Column, ...]:
+    columns = []
+    for suffix, space in SPACES.items():
+        tag = "" if not suffix else " (AE)"
+        columns += [
+            Column(f"fid{suffix}", f"FID{tag}", "lower", digits=4, leaderboard=True, chart=True),
+            Column(f"fid_inf{suffix}", f"FID∞{tag}", "lower", digits=4, chart=not suffix),
+            Column(f"kid{suffix}", f"KID{tag}", "lower", "×10³", digits=3, chart=not suffix),
+            Column(f"kid_std{suffix}", f"KID std over subsets{tag}", None, "×10³", digits=3),
+        ]
+    return (*columns, Column("fid_n", "FID sample size", None, digits=5))
 
 
 @METRICS.register("sample_quality")
 class SampleQuality(Metric):
     name = "sample_quality"
-    columns = (
-        Column("fid", "FID", "lower", digits=4, leaderboard=True, chart=True),
-        Column("kid_mean", "KID", "lower", digits=3, leaderboard=True, chart=True),
-        Column("kid_std", "KID std over subsets", None, digits=3),
-    )
+    columns = _columns()
     sample_based = True
     needs_evaluator = True
 
     def settings(self, session) -> dict[str, Any]:
         c = session.config
-        return {"num_samples": c.num_samples, "reference": f"first {c.num_samples} test images",
-                "kid_subsets": c.kid_subsets, "kid_subset_size": c.kid_subset_size, **session.evaluator_info}
+        return {"num_samples": c.num_samples, "reference": session.reference_subset(),
+                "fid_inf": {"points": FID_INF_POINTS, "smallest_subset": int(c.num_samples * FID_INF_SMALLEST)},
+                "kid": {"subsets": c.kid_subsets, "subset_size": c.kid_subset_size, "kernel": "(x.y/d + 1)^3",
+                        "features": "standardised by the reference's mean and std", "scale": KID_SCALE},
+                "feature_spaces": session.feature_spaces, **session.evaluator_info}
 
-    def _metrics(self, session):
-        """FID and KID holding the test set's features, fed once per session."""
-        def build():
-            from torchmetrics.image.fid import FrechetInceptionDistance
-            from torchmetrics.image.kid import KernelInceptionDistance
-
-            c = session.config
-            # sync_on_compute=False: every process feeds the full sets, nothing to add up.
-            fid = FrechetInceptionDistance(feature=session.feature_net, reset_real_features=False, sync_on_compute=False)
-            kid = KernelInceptionDistance(feature=session.feature_net, subsets=c.kid_subsets,
-                                          subset_size=c.kid_subset_size, reset_real_features=False, sync_on_compute=False)
-            fid, kid = fid.to(session.device), kid.to(session.device)
-            for start in range(0, len(session.reference_images), FEATURE_BATCH):
-                batch = session.reference_images[start : start + FEATURE_BATCH].to(session.device)
-                fid.update(batch, real=True)
-                kid.update(batch, real=True)
-            return fid, kid
-
-        return session.shared("fid_kid", build)
-
-    def compute(self, model, session) -> dict[str, float]:
-        """FID/KID of the samples against the reference; their feature statistics go to the run folder."""
-        import torch
-
-        images = session.samples(model)
-        fid, kid = self._metrics(session)
-        fid.reset()
-        kid.reset()
-        for start in range(0, len(images), FEATURE_BATCH):
-            batch = images[start : start + FEATURE_BATCH].to(session.device)
-            fid.update(batch, real=False)
-            kid.update(batch, real=False)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(KID_SEED)
-            kid_mean, kid_std = kid.compute()
-        session.run.artifacts["feature_stats"] = feature_statistics(fid, real=False)
-        session.run.artifacts["reference_feature_stats"] = feature_statistics(fid, real=True)
-        return {"fid": float(fid.compute()), "kid_mean": float(kid_mean), "kid_std": float(kid_std)}
+    def compute(self, model, session) -> dict[str, Any]:
+        """FID, FID∞ and KID in every feature space; the feature statistics go to the run folder."""
+        c = session.config
+        values: dict[str, Any] = {"fid_n": c.num_samples}
+        for suffix, kind in SPACES.items():
+            space = "inception" if (session.config.features == "inception" and not suffix) else kind
+            if space not in session.feature_spaces:
+                values.update({f"{name}{suffix}": NOT_APPLICABLE for name in ("fid", "fid_inf", "kid", "kid_std")})
+                continue
+            real, fake = session.reference_features(space), session.sample_features(model, space)
+            reference = session.shared(f"statistics-{space}", lambda: gaussian_statistics(real))
+            statistics = gaussian_statistics(fake)
+            kid, kid_std = standardised_kid(real, fake, c.kid_subsets, c.kid_subset_size)
+            extrapolated = fid_infinity(reference, fake, seed=derived_seed(0, "fid_inf"))
+            values.update({f"fid{suffix}": frechet_distance(statistics, reference),
+                           f"fid_inf{suffix}": extrapolated["fid_inf"],
+                           f"kid{suffix}": kid * KID_SCALE, f"kid_std{suffix}": kid_std * KID_SCALE})
+            session.run.artifacts.setdefault("feature_stats", {}).update(
+                {f"{space}.{key}": value for key, value in statistics.items()})
+            session.run.artifacts.setdefault("reference_feature_stats", {}).update(
+                {f"{space}.{key}": value for key, value in reference.items()})
+        return values

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     import torch
 
     from harness.models.latents import Prior
+    from harness.models.likelihoods import Likelihood
 
 
 @runtime_checkable
@@ -35,13 +36,24 @@ class Encodes(Protocol):
 
 @runtime_checkable
 class BoundsLikelihood(Protocol):
-    """Gives lower bounds on log p(x): the ELBO and importance weights for the IWAE bound."""
+    """Gives lower bounds on log p(x) under its own likelihood: the ELBO and importance weights for
+    the IWAE bound, on the data as that likelihood observes it (`observe`: binarized, dequantized)."""
 
-    def elbo(self, images: "torch.Tensor", generator: "torch.Generator") -> "torch.Tensor":
+    likelihood: "Likelihood"
+
+    def observe(self, images: "torch.Tensor", generator: "torch.Generator") -> "torch.Tensor":
+        """Images in [0, 1] turned into the data the likelihood is a density of."""
+        ...
+
+    def conditional_log_prob(self, observed: "torch.Tensor", z: "torch.Tensor") -> "torch.Tensor":
+        """log p(x | z) per row, shape (n,)."""
+        ...
+
+    def elbo(self, observed: "torch.Tensor", generator: "torch.Generator") -> "torch.Tensor":
         """Per-image ELBO in nats (analytic KL, one posterior sample), shape (n,)."""
         ...
 
-    def log_importance_weights(self, images: "torch.Tensor", num_samples: int,
+    def log_importance_weights(self, observed: "torch.Tensor", num_samples: int,
                                generator: "torch.Generator") -> "torch.Tensor":
         """log p(x, z_i) - log q(z_i | x) for z_i ~ q(z | x), shape (n, num_samples)."""
         ...

@@ -1,42 +1,158 @@
-"""Observation models p(x | z) of the VAE family: log-likelihood from decoder outputs, and the mean image.
+"""Observation models p(x | z) of the VAE family, selected per run with `likelihood = "..."`.
 
-A new likelihood is one class registered here (the science issue adds proper densities).
+Each says what data it is a density of, so that its nats mean what they say:
+
+- `bernoulli`: binarized images (pixel >= 128 is 1, a fixed threshold, as the binarized-MNIST
+  literature); a probability of discrete data, so nats are comparable with published numbers
+  for binarized MNIST (which mostly uses stochastic binarization: close, not identical).
+- `continuous_bernoulli` (Loaiza-Ganem & Cunningham 2019) and `gaussian` (learned per-pixel
+  standard deviation) / `gaussian_fixed` (standard deviation `observation_std`): densities of
+  **dequantized** intensities x = (pixel + u) / 256, u ~ U(0, 1). For such a density,
+  log P(pixels) >= log p(x) - D log 256, so bits per dimension are a proper code length.
+- `bernoulli_intensities`: the study's (and PyTorch's VAE example's) binary cross-entropy on grey
+  levels. It is **not** a density of the data (it does not normalise over [0, 1]), so its
+  "nats" are a training loss, not a likelihood; kept so the study can be reproduced.
+
+A new likelihood is one class registered here.
 """
 
+import math
 from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 import torch.nn.functional as F
 
 from harness.registry import Registry
 
+if TYPE_CHECKING:
+    from harness.models.options import VAEOptions
+
+LOG_256 = math.log(256)
+MIN_STD = 1e-3  # a learned Gaussian's standard deviation never goes below this (its density would blow up)
+
+
+def dequantize(images: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
+    """(pixel + u) / 256 for images stored as pixel / 255 and u ~ U(0, 1) of the same shape."""
+    return (torch.round(images * 255) + uniform) / 256
+
 
 class Likelihood(ABC):
-    @abstractmethod
-    def log_prob(self, outputs: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
-        """log p(x | z) summed over pixels, from flattened decoder outputs and images (..., pixels)."""
+    """p(x | z) from the decoder's outputs: `outputs_per_pixel` numbers per pixel, channel-major."""
+
+    outputs_per_pixel: ClassVar[int] = 1
+    dequantizes: ClassVar[bool] = False  # a density of dequantized intensities
+    proper: ClassVar[bool] = True  # a normalised density/probability of the data it is applied to
+    data: ClassVar[str]  # what it is a density of, in words (recorded with the numbers)
+
+    @classmethod
+    def from_options(cls, options: "VAEOptions") -> "Likelihood":
+        return cls()
+
+    def observe(self, images: torch.Tensor, uniform: torch.Tensor | None) -> torch.Tensor:
+        """The data this likelihood is a density of, from images in [0, 1] (and U(0, 1) noise if it dequantizes)."""
+        if self.dequantizes:
+            return dequantize(images, uniform)
+        return images
 
     @abstractmethod
-    def batch_nll(self, outputs: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
-        """-log p(x | z) summed over pixels and averaged over the batch (training; no per-image tensors)."""
+    def log_prob(self, outputs: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
+        """log p(x | z) summed over pixels, from flattened decoder outputs (..., k * pixels) and data (..., pixels)."""
+
+    def batch_nll(self, outputs: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
+        """-log p(x | z) summed over pixels and averaged over the batch (the training loss)."""
+        return -self.log_prob(outputs, observed).sum() / observed.shape[0]
 
     @abstractmethod
     def mean(self, outputs: torch.Tensor) -> torch.Tensor:
-        """The expected image, in [0, 1]."""
+        """The expected image in [0, 1], from image-shaped outputs (n, k * C, H, W)."""
+
+    def bits_per_dim(self, log_likelihood: torch.Tensor | float, dims: int) -> float | None:
+        """Code length of the (discrete) data per pixel, or None where the likelihood is not a density."""
+        if not self.proper:
+            return None
+        nats = -float(log_likelihood) + (dims * LOG_256 if self.dequantizes else 0.0)
+        return nats / (dims * math.log(2))
 
 
 LIKELIHOODS: Registry[type[Likelihood]] = Registry("likelihood")
 
 
-@LIKELIHOODS.register("bernoulli")
-class Bernoulli(Likelihood):
-    """Bernoulli on pixel intensities in [0, 1]; decoder outputs are logits."""
+@LIKELIHOODS.register("bernoulli_intensities")
+class BernoulliIntensities(Likelihood):
+    """Binary cross-entropy on grey levels in [0, 1]; decoder outputs are logits. Not a density."""
 
-    def log_prob(self, outputs: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
-        return -F.binary_cross_entropy_with_logits(outputs, images, reduction="none").sum(-1)
+    proper = False
+    data = "grey levels in [0, 1] under a Bernoulli cross-entropy (not a normalised density)"
 
-    def batch_nll(self, outputs: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
-        return F.binary_cross_entropy_with_logits(outputs, images, reduction="sum") / images.shape[0]
+    def log_prob(self, outputs: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
+        return -F.binary_cross_entropy_with_logits(outputs, observed, reduction="none").sum(-1)
+
+    def batch_nll(self, outputs: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
+        return F.binary_cross_entropy_with_logits(outputs, observed, reduction="sum") / observed.shape[0]
 
     def mean(self, outputs: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(outputs)
+
+
+@LIKELIHOODS.register("bernoulli")
+class Bernoulli(BernoulliIntensities):
+    """Bernoulli on binarized pixels (pixel >= 128); a probability of the binarized image."""
+
+    proper = True
+    data = "binarized pixels (pixel >= 128 is 1)"
+
+    def observe(self, images: torch.Tensor, uniform: torch.Tensor | None) -> torch.Tensor:
+        return (images > 0.5).to(images.dtype)  # 128/255 > 0.5 > 127/255
+
+
+@LIKELIHOODS.register("continuous_bernoulli")
+class ContinuousBernoulli(Likelihood):
+    """The continuous Bernoulli, a normalised density on [0, 1]; decoder outputs are logits."""
+
+    dequantizes = True
+    data = "dequantized intensities (pixel + u) / 256"
+
+    def log_prob(self, outputs: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
+        return torch.distributions.ContinuousBernoulli(logits=outputs).log_prob(observed).sum(-1)
+
+    def mean(self, outputs: torch.Tensor) -> torch.Tensor:
+        return torch.distributions.ContinuousBernoulli(logits=outputs).mean
+
+
+@LIKELIHOODS.register("gaussian")
+class Gaussian(Likelihood):
+    """N(sigmoid(a), s²) per pixel with s = MIN_STD + softplus(b): the decoder outputs (a, b) per pixel."""
+
+    outputs_per_pixel = 2
+    dequantizes = True
+    data = "dequantized intensities (pixel + u) / 256"
+
+    def __init__(self, observation_std: float = 0.1) -> None:
+        self.observation_std = observation_std
+
+    @classmethod
+    def from_options(cls, options: "VAEOptions") -> "Likelihood":
+        return cls(options.observation_std)
+
+    def parameters(self, outputs: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, raw_std = outputs.chunk(2, dim=dim)
+        return torch.sigmoid(mean), MIN_STD + F.softplus(raw_std)
+
+    def log_prob(self, outputs: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
+        mean, std = self.parameters(outputs, -1)
+        return torch.distributions.Normal(mean, std).log_prob(observed).sum(-1)
+
+    def mean(self, outputs: torch.Tensor) -> torch.Tensor:
+        return self.parameters(outputs, 1)[0]
+
+
+@LIKELIHOODS.register("gaussian_fixed")
+class GaussianFixed(Gaussian):
+    """N(sigmoid(a), observation_std²) per pixel: one output per pixel, the standard deviation an option."""
+
+    outputs_per_pixel = 1
+
+    def parameters(self, outputs: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+        mean = torch.sigmoid(outputs)
+        return mean, torch.full_like(mean, self.observation_std)

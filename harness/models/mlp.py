@@ -46,14 +46,18 @@ def mlp_gan(options: MLPGANOptions, image_shape: ImageShape) -> dict:
 
 
 @register_model("mlp_vae", MLPVAEOptions,
-                "MLP VAE, Bernoulli decoder, loss = summed BCE + KL per image, Adam (default lr 1e-3)")
+                "MLP VAE, likelihood per run (default: the study's BCE on grey levels), loss = -ELBO, Adam (lr 1e-3)")
 def mlp_vae(options: MLPVAEOptions, image_shape: ImageShape) -> dict:
-    """Encoder: pixels -> hidden -> (mean, log-variance). Decoder: latent -> hidden -> pixel logits."""
+    """Encoder: pixels -> hidden -> (mean, log-variance). Decoder: latent -> hidden -> the likelihood's
+    parameters (k per pixel, channel-major)."""
     from harness.models.layers import FromImages, ToImages, mlp_layers
+    from harness.models.likelihoods import LIKELIHOODS
 
     o, pixels = options, _pixels(image_shape)
+    k = LIKELIHOODS.get(o.likelihood).outputs_per_pixel
+    channels, height, width = image_shape
     return {
         "encoder": FromImages(*mlp_layers([pixels, *o.encoder_hidden, 2 * o.latent_dim], o.activation, o.leaky_slope)),
-        "decoder": ToImages(*mlp_layers([o.latent_dim, *o.decoder_hidden, pixels], o.activation, o.leaky_slope),
-                            image_shape=image_shape),
+        "decoder": ToImages(*mlp_layers([o.latent_dim, *o.decoder_hidden, k * pixels], o.activation, o.leaky_slope),
+                            image_shape=(k * channels, height, width)),
     }

@@ -4,7 +4,7 @@ An architecture's options class subclasses its family's (GANOptions or VAEOption
 the architecture's own keys; the family's `build_model` puts the networks into the family.
 """
 
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
 
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 ImageShape = tuple[int, int, int]  # (channels, height, width)
 LatentDistribution = Literal["uniform", "normal"]
+LikelihoodName = Literal["bernoulli_intensities", "bernoulli", "continuous_bernoulli", "gaussian", "gaussian_fixed"]
 ActivationName = Literal["relu", "leaky_relu", "elu", "gelu", "silu", "tanh"]
 # Adam's (beta1, beta2): a TOML list of two numbers in [0, 1).
 Betas = Annotated[list[Annotated[float, Field(ge=0, lt=1)]], Field(min_length=2, max_length=2)]
@@ -24,6 +25,17 @@ class ModelOptions(BaseModel):
     """Base of every model's options: unknown keys and wrong types are errors, never coerced."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    def resolved(self) -> dict[str, Any]:
+        """The options as saved with a run and hashed into its identity.
+
+        Options added after runs were published (`late_option`) are left out while they are at
+        their default, so a run trained before the option existed keeps its configuration hash
+        (and a rerun of its suite still finds it complete).
+        """
+        late_defaults = {name for name, field in type(self).model_fields.items()
+                         if (field.json_schema_extra or {}).get("late") and getattr(self, name) == field.default}
+        return self.model_dump(exclude=late_defaults)
 
     def build_model(self, networks: "dict[str, nn.Module]", image_shape: ImageShape) -> "GenerativeModel":
         raise NotImplementedError(f"{type(self).__name__} must subclass GANOptions or VAEOptions")
@@ -49,20 +61,25 @@ class GANOptions(ModelOptions):
         return GAN(self, networks, image_shape, OBJECTIVES.get(self.objective_name)())
 
 
+def late_option(default: Any, description: str, **constraints: Any) -> Any:
+    """A field added after runs were published: not part of their hash while at its default."""
+    return Field(default=default, description=description, json_schema_extra={"late": True}, **constraints)
+
+
 class VAEOptions(ModelOptions):
     """What every VAE takes, whatever its architecture."""
 
     latent_dim: PositiveInt = 64
     lr: PositiveFloat = 1e-3
     betas: Betas = [0.9, 0.999]
-
-    @property
-    def likelihood_name(self) -> str:
-        # The one observation model so far; the science issue adds others.
-        return "bernoulli"
+    likelihood: LikelihoodName = late_option(
+        "bernoulli_intensities",
+        "observation model p(x|z): bernoulli (binarized), continuous_bernoulli, gaussian, gaussian_fixed "
+        "(dequantized intensities), or bernoulli_intensities (the study's BCE on grey levels; not a density)")
+    observation_std: PositiveFloat = late_option(0.1, "standard deviation of gaussian_fixed", le=1.0)
 
     def build_model(self, networks: "dict[str, nn.Module]", image_shape: ImageShape) -> "GenerativeModel":
         from harness.models.likelihoods import LIKELIHOODS
         from harness.models.vae import VAE
 
-        return VAE(self, networks, image_shape, LIKELIHOODS.get(self.likelihood_name)())
+        return VAE(self, networks, image_shape, LIKELIHOODS.get(self.likelihood).from_options(self))

@@ -37,23 +37,25 @@ class VAE(GenerativeModel):
         mean, logvar = encoder(images).float().chunk(2, dim=1)
         return mean, logvar
 
-    def negative_elbo_terms(self, images: torch.Tensor, eps: torch.Tensor, encoder: nn.Module, decoder: nn.Module,
+    def negative_elbo_terms(self, observed: torch.Tensor, eps: torch.Tensor, encoder: nn.Module, decoder: nn.Module,
                             per_image: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """Reconstruction NLL (nats) and KL(q(z|x) || N(0, I)) per image, shape (b,) each,
-        or (per_image=False) their batch means, computed without per-image intermediates (training)."""
-        mean, logvar = self._posterior(encoder, images)
+        or (per_image=False) their batch means, computed without per-image intermediates (training).
+        `observed`: images as the likelihood sees them (binarized or dequantized: `observe`)."""
+        mean, logvar = self._posterior(encoder, observed)
         z = mean + torch.exp(0.5 * logvar) * eps
         outputs = decoder(z).float().flatten(1)
-        target = images.float().flatten(1)
+        target = observed.float().flatten(1)
         kl_terms = 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar)
         if not per_image:
-            return self.likelihood.batch_nll(outputs, target), kl_terms.sum() / images.shape[0]
+            return self.likelihood.batch_nll(outputs, target), kl_terms.sum() / observed.shape[0]
         return -self.likelihood.log_prob(outputs, target), kl_terms.sum(1)
 
     def train_step(self, images: torch.Tensor, noise: Noise, backward: Backward) -> dict[str, torch.Tensor]:
         eps = noise.normal(self.latent_dim)
+        uniform = noise.uniform(0.0, 1.0, *images.shape[1:]) if self.likelihood.dequantizes else None
         reconstruction, kl = self.negative_elbo_terms(
-            images, eps, self.networks["encoder"], self.networks["decoder"], per_image=False
+            self.likelihood.observe(images, uniform), eps, self.networks["encoder"], self.networks["decoder"], per_image=False
         )
         loss = reconstruction + kl
         optimizer = self.optimizers["vae"]
@@ -63,6 +65,15 @@ class VAE(GenerativeModel):
         return {"loss": loss.detach(), "reconstruction": reconstruction.detach(), "kl": kl.detach()}
 
     # -- capabilities: Encodes, Decodes, BoundsLikelihood ----------------------------------
+
+    def observe(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Images in [0, 1] as the likelihood observes them (binarized, dequantized with `generator`, or as is)."""
+        uniform = torch.rand(images.shape, generator=generator).to(images.device) if self.likelihood.dequantizes else None
+        return self.likelihood.observe(images.float(), uniform)
+
+    def conditional_log_prob(self, observed: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """log p(x | z) per row, for observed data (n, C, H, W) and latents (n, latent_dim)."""
+        return self.likelihood.log_prob(self.net("decoder")(z).float().flatten(1), observed.flatten(1))
 
     def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self._posterior(self.net("encoder"), images)
@@ -75,15 +86,15 @@ class VAE(GenerativeModel):
         return self.decode(self.prior.sample(n, generator).to(self.device()))
 
     @torch.no_grad()
-    def elbo(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        images = images.float()
-        eps = torch.randn((images.shape[0], self.latent_dim), generator=generator).to(images.device)
-        reconstruction, kl = self.negative_elbo_terms(images, eps, self.net("encoder"), self.net("decoder"))
+    def elbo(self, observed: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        observed = observed.float()
+        eps = torch.randn((observed.shape[0], self.latent_dim), generator=generator).to(observed.device)
+        reconstruction, kl = self.negative_elbo_terms(observed, eps, self.net("encoder"), self.net("decoder"))
         return -(reconstruction + kl)
 
     @torch.no_grad()
-    def log_importance_weights(self, images: torch.Tensor, num_samples: int, generator: torch.Generator) -> torch.Tensor:
-        images = images.float()
+    def log_importance_weights(self, observed: torch.Tensor, num_samples: int, generator: torch.Generator) -> torch.Tensor:
+        images = observed.float()
         mean, logvar = self.encode(images)
         n, d = mean.shape
         eps = torch.randn((n, num_samples, d), generator=generator).to(mean.device)
