@@ -67,3 +67,9 @@ def chart_columns() -> list[str]:
 def scored_columns() -> list[str]:
     """Columns with a better direction: what claims and sorting may use."""
     return [c.name for c in all_columns().values() if c.better]
+
+
+def feature_space_variants(name: str) -> list[str]:
+    """The same metric in every feature space: `fid` -> [`fid`, `fid_ae`]; a metric in one space -> [name]."""
+    columns = all_columns()
+    return [name, f"{name}_ae"] if f"{name}_ae" in columns else [name]

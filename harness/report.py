@@ -13,7 +13,7 @@ import pandas as pd
 
 from harness import charts
 from harness.aggregate import aggregate, load_runs
-from harness.claims import judge
+from harness.claims import MIN_SEEDS, judge_all
 from harness.columns import INTERVAL_KIND, chart_columns, column, leaderboard_columns
 from harness.images import image_grid
 from harness.leaderboard import export, sort_frame
@@ -49,7 +49,7 @@ def build_report(suite_folder: SuiteFolder, log=print) -> Path:
         add(section, caption, path)
 
     context = _context(suite, suite_folder, runs)
-    claims = [judge(claim, runs) for claim in suite.claims]
+    claims = judge_all(suite.claims, runs)
     metrics = [m for m in leaderboard_columns() if m in agg]
     leaderboard_md = export(agg, metrics, "md")
     markdown = _markdown(context, leaderboard_md, claims, figures, suite_folder.dir)
@@ -152,14 +152,20 @@ def _claims_rows(claims: list[dict[str, Any]]) -> list[list[str]]:
         advantage = number(c["advantage"])
         if c["advantage_ci"] is not None:
             advantage += f" ± {c['advantage_ci']:.2g}"
+        spaces = "; ".join(f"{column(s['metric']).label}: {number(s['better_mean'])} vs {number(s['than_mean'])}, "
+                           f"{s['verdict']}" for s in c["spaces"])
         rows.append([c["text"], column(c["metric"]).title,
                      f"{c['better']}: {number(c['better_mean'])} (n={c['better_n']})",
                      f"{c['than']}: {number(c['than_mean'])} (n={c['than_n']})",
-                     advantage, f"**{c['verdict']}**: {c['reason']}"])
+                     advantage, spaces, f"**{c['verdict']}**: {c['reason']}"])
     return rows
 
 
-CLAIM_HEADER = ["claim", "metric", "expected better", "than", "advantage (in the claim's favour, ± 95% Welch CI)", "verdict"]
+CLAIM_HEADER = ["claim", "metric", "expected better", "than", "advantage (in the claim's favour, ± 95% Welch CI)",
+                "in each feature space", "verdict"]
+CLAIM_METHOD = (f"Welch's t-test per metric column; at least {MIN_SEEDS} seeds per side for a verdict; p-values "
+                "corrected with Holm's method over the suite's claims (family-wise error 5 %); a claim about a metric "
+                "measured in several feature spaces is supported (or contradicted) only if it is in every space.")
 
 
 def _markdown(context: dict[str, Any], leaderboard: str, claims: list[dict[str, Any]],
@@ -174,7 +180,7 @@ def _markdown(context: dict[str, Any], leaderboard: str, claims: list[dict[str, 
         lines += ["Real-data floor (training images scored as if they were samples; a perfect model's score): "
                   + ", ".join(f"{column(k).label} {v:.4g}" for k, v in floor.items() if isinstance(v, (int, float))), ""]
     if claims:
-        lines += ["## Claims", "", "| " + " | ".join(CLAIM_HEADER) + " |", "|" + "---|" * len(CLAIM_HEADER)]
+        lines += ["## Claims", "", CLAIM_METHOD, "", "| " + " | ".join(CLAIM_HEADER) + " |", "|" + "---|" * len(CLAIM_HEADER)]
         lines += ["| " + " | ".join(row) + " |" for row in _claims_rows(claims)]
         lines.append("")
     section = None
@@ -229,7 +235,7 @@ def _html(context: dict[str, Any], agg: pd.DataFrame, metrics: list[str], claims
                           if isinstance(v, (int, float)))
         parts.append(f"<p class='note'>Real-data floor (training images scored as samples): {e(floor)}</p>")
     if claims:
-        parts.append("<h2>Claims</h2><div class='scroll'><table class='claims'><tr>"
+        parts.append(f"<h2>Claims</h2><p>{e(CLAIM_METHOD)}</p><div class='scroll'><table class='claims'><tr>"
                      + "".join(f"<th>{e(h)}</th>" for h in CLAIM_HEADER) + "</tr>")
         for claim, row in zip(claims, _claims_rows(claims)):
             verdict = row[-1].replace("**", "")

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
     from harness.models.latents import Prior
 
-SIGMA_GRID = (0.025, 0.05, 0.1, 0.2)
+SIGMA_GRID = (0.025, 0.05, 0.1, 0.2, 0.4)
 SIGMA_IMAGES = 16  # held-out training images that choose sigma
 SIGMA_STEPS_FRACTION = 0.2  # the choice runs AIS with this fraction of the temperatures
 TARGET_ACCEPTANCE = 0.65

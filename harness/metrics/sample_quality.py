@@ -10,8 +10,10 @@ each of the session's feature spaces (the pinned classifier and autoencoder by d
   evaluation generates.
 - **KID** is the unbiased polynomial-kernel MMD² averaged over random subsets. Raw ReLU features
   whose norms differ 3× between real and generated images saturate the cubic kernel (every
-  poor model scored 86-92), so features are first standardised with the reference's per-feature
-  mean and standard deviation, and the kernel is (x·y/d + 1)³. Reported ×10³.
+  poor model scored 86-92), so features are first centred on the reference's mean and divided by
+  its root-mean-square standard deviation (one number for all features: per-feature scaling
+  blows up features that are almost always zero in the reference), and the kernel is
+  (x·y/d + 1)³. Reported ×10³.
 
 The Fréchet distance itself is torchmetrics' (`_compute_fid`, float64); statistics are saved
 next to each run so anyone can recompute FID without the weights.
@@ -71,12 +73,12 @@ def fid_infinity(reference: dict[str, torch.Tensor], fake: torch.Tensor, seed: i
 
 def standardised_kid(real: torch.Tensor, fake: torch.Tensor, subsets: int, subset_size: int,
                      seed: int = KID_SEED) -> tuple[float, float]:
-    """Mean and std over subsets of the unbiased cubic-kernel MMD², features standardised by the reference's."""
+    """Mean and std over subsets of the unbiased cubic-kernel MMD², features centred and scaled by the reference's."""
     import torch
     from torchmetrics.image.kid import poly_mmd
 
-    mean, std = real.double().mean(0), real.double().std(0).clamp_min(1e-8)
-    real, fake = (real.double() - mean) / std, (fake.double() - mean) / std
+    mean, scale = real.double().mean(0), real.double().var(0).mean().sqrt().clamp_min(1e-12)
+    real, fake = (real.double() - mean) / scale, (fake.double() - mean) / scale
     generator = torch.Generator().manual_seed(seed)
     values = []
     for _ in range(subsets):
@@ -112,7 +114,8 @@ class SampleQuality(Metric):
         return {"num_samples": c.num_samples, "reference": session.reference_subset(),
                 "fid_inf": {"points": FID_INF_POINTS, "smallest_subset": int(c.num_samples * FID_INF_SMALLEST)},
                 "kid": {"subsets": c.kid_subsets, "subset_size": c.kid_subset_size, "kernel": "(x.y/d + 1)^3",
-                        "features": "standardised by the reference's mean and std", "scale": KID_SCALE},
+                        "features": "centred on the reference's mean, divided by its RMS standard deviation",
+                        "reported_times": KID_SCALE},
                 "feature_spaces": session.feature_spaces, **session.evaluator_info}
 
     def compute(self, model, session) -> dict[str, Any]:
