@@ -126,7 +126,10 @@ def judge_all(claims: list[Claim], runs: "pd.DataFrame") -> list[dict[str, Any]]
     """Every claim judged in every feature space of its metric, with Holm's correction over the claims."""
     judged = []
     for claim in claims:
-        spaces = [compare(claim, metric, runs) for metric in feature_space_variants(claim.metric)]
+        # results evaluated before a feature space existed are judged in the spaces they have
+        metrics = [m for m in feature_space_variants(claim.metric)
+                   if m == claim.metric or (m in runs and runs[m].notna().any())]
+        spaces = [compare(claim, metric, runs) for metric in metrics]
         tested = all(space["p_favour"] is not None for space in spaces)
         judged.append({"text": claim.text, "metric": claim.metric, "better": claim.better, "than": claim.than,
                        **{k: v for k, v in spaces[0].items() if k not in ("metric", "verdict", "reason")},

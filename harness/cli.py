@@ -247,6 +247,8 @@ def print_leaderboard(board: pipeline.Leaderboard, fmt: str = "table") -> None:
         if not console.is_terminal:
             console.width = max(console.width, 160)
         console.print(board.rich())
+        for note in board.notes:
+            console.print(f"[yellow]not comparable:[/] {note}")
     else:
         print(board.export(fmt))
 

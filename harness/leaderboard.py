@@ -109,3 +109,20 @@ def export(agg: pd.DataFrame, metrics: list[str], fmt: str) -> str:
         records = json.loads(numeric.to_json(orient="records"))
         return json.dumps({"interval": INTERVAL_KIND, "configurations": records}, indent=2)
     raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+
+
+def comparability_notes(runs: "pd.DataFrame") -> list[str]:
+    """Warnings for numbers that sit side by side but were measured differently."""
+    notes = []
+    if "fid_samples" in runs:
+        sizes = sorted({int(n) for n in runs["fid_samples"].dropna() if isinstance(n, (int, float))})
+        if len(sizes) > 1:
+            notes.append(f"FID and KID were computed at different sample sizes (N = {', '.join(map(str, sizes))}): "
+                         "numbers at different N are not comparable; FID∞ is. Re-evaluate with one "
+                         "`harness evaluate --num-samples N`.")
+    if "likelihood_model" in runs:
+        models = sorted({m for m in runs["likelihood_model"].dropna() if m != NOT_APPLICABLE})
+        if len(models) > 1:
+            notes.append(f"ELBO/IWAE come from different likelihood models ({', '.join(models)}): their nats are "
+                         "densities of different data and not comparable; AIS log-likelihoods are.")
+    return notes

@@ -429,6 +429,7 @@ class Leaderboard:
     title: str
     table: "pd.DataFrame"  # one row per configuration: mean, std, CI and n per metric
     metrics: list[str]
+    notes: list[str] = field(default_factory=list)  # what makes some numbers not comparable
 
     def export(self, fmt: str) -> str:
         from harness.leaderboard import export
@@ -445,7 +446,7 @@ def leaderboard(results_dir: str | Path, metrics: list[str] | None = None, sort:
     """The suite's configurations aggregated over seeds, best first by `sort` (default: FID when present)."""
     from harness.aggregate import aggregate, result_columns
     from harness.columns import all_columns, leaderboard_columns
-    from harness.leaderboard import sort_frame
+    from harness.leaderboard import comparability_notes, sort_frame
 
     runs = load_results(results_dir)
     available = result_columns(runs)
@@ -457,7 +458,8 @@ def leaderboard(results_dir: str | Path, metrics: list[str] | None = None, sort:
     table = aggregate(runs, chosen)
     sort = sort or ("fid" if "fid" in chosen else None)
     table = sort_frame(table, sort if sort in table else None)
-    return Leaderboard(f"{Path(results_dir).name}: {len(runs)} runs, {len(table)} configurations", table, chosen)
+    return Leaderboard(f"{Path(results_dir).name}: {len(runs)} runs, {len(table)} configurations", table, chosen,
+                       comparability_notes(runs))
 
 
 def write_report(results_dir: str | Path, log: Callable[[str], None] = print) -> Path:

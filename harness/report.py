@@ -16,7 +16,7 @@ from harness.aggregate import aggregate, load_runs
 from harness.claims import MIN_SEEDS, judge_all
 from harness.columns import INTERVAL_KIND, chart_columns, column, leaderboard_columns
 from harness.images import image_grid
-from harness.leaderboard import export, sort_frame
+from harness.leaderboard import comparability_notes, export, sort_frame
 from harness.store import STATUS_COMPLETED, ResultsFileError, SuiteFolder, write_text
 from harness.suite import load_suite
 
@@ -94,7 +94,23 @@ def _context(suite: Any, suite_folder: SuiteFolder, runs: pd.DataFrame) -> dict[
         "wall time": f"training {sum(r.total_seconds or 0 for r in records) / 60:.1f} min, "
                      f"evaluation {evaluation_seconds / 60:.1f} min",
         "reference": reference.values if reference else None,
+        "measured": _measured(suite, runs),
+        "notes": comparability_notes(runs),
     }
+
+
+def _measured(suite: Any, runs: pd.DataFrame) -> str:
+    """How the numbers were made, in one line a reader needs before reading any of them."""
+    c = suite.evaluation
+    spaces = [f"{runs[key].dropna().iloc[0]} ({kind})" for key, kind in (("evaluator", "a small CNN classifier's "
+              "128-d features"), ("autoencoder", "a convolutional autoencoder's 128-d bottleneck"))
+              if key in runs and runs[key].notna().any()]
+    reference = "the whole test set" if "fid_samples" in runs and c.num_samples >= 10_000 else \
+        f"a seeded random subset of {c.num_samples} test images"
+    return (f"FID/KID/precision/recall from {c.num_samples} generated images per run against {reference}, "
+            f"in {' and '.join(spaces) or 'the configured feature space'} (not Inception: not comparable with "
+            "published FIDs); reconstruction and likelihoods on seeded random test subsets; AIS log-likelihoods "
+            "under a Gaussian observation model on dequantized intensities; definitions in docs/metrics.md")
 
 
 # -- figures made at evaluation --------------------------------------------------------------
@@ -171,10 +187,11 @@ CLAIM_METHOD = (f"Welch's t-test per metric column; at least {MIN_SEEDS} seeds p
 def _markdown(context: dict[str, Any], leaderboard: str, claims: list[dict[str, Any]],
               figures: list[tuple[str, str, Path]], suite_dir: Path) -> str:
     lines = [f"# {context['suite']}: report", "", context["description"], "", "## What was run", ""]
-    for key in ("dataset", "seeds", "seeds_present", "runs", "hardware", "versions", "git commit", "evaluator", "wall time"):
+    for key in ("dataset", "seeds", "seeds_present", "runs", "hardware", "versions", "git commit", "evaluator", "wall time", "measured"):
         lines.append(f"- **{key.replace('_', ' ')}**: {context[key]}")
     lines += ["", "## Leaderboard", "", f"mean ± {INTERVAL_KIND}; ↓ lower / ↑ higher is better; n/a: does not apply.",
               "", leaderboard, ""]
+    lines += [f"**Not comparable:** {note}\n" for note in context["notes"]]
     if context["reference"]:
         floor = context["reference"]
         lines += ["Real-data floor (training images scored as if they were samples; a perfect model's score): "
@@ -213,7 +230,7 @@ def _html(context: dict[str, Any], agg: pd.DataFrame, metrics: list[str], claims
              f"<meta name='viewport' content='width=device-width, initial-scale=1'><title>{e(context['suite'])} report"
              f"</title><style>{CSS}</style></head><body>",
              f"<h1>{e(context['suite'])}: report</h1><p>{e(context['description'])}</p><h2>What was run</h2><ul>"]
-    for key in ("dataset", "seeds", "seeds_present", "runs", "hardware", "versions", "git commit", "evaluator", "wall time"):
+    for key in ("dataset", "seeds", "seeds_present", "runs", "hardware", "versions", "git commit", "evaluator", "wall time", "measured"):
         parts.append(f"<li><b>{e(key.replace('_', ' '))}</b>: {e(str(context[key]))}</li>")
     parts.append("</ul><h2>Leaderboard</h2>")
     texts = text_frame(agg, metrics)
@@ -230,6 +247,7 @@ def _html(context: dict[str, Any], agg: pd.DataFrame, metrics: list[str], claims
             cells.append(f"<td class='{cls}'>{e(format_cell(agg.iloc[i], metric))}</td>")
         parts.append("<tr>" + "".join(cells) + "</tr>")
     parts.append("</table></div>")
+    parts += [f"<p class='note'><b>Not comparable:</b> {e(note)}</p>" for note in context["notes"]]
     if context["reference"]:
         floor = ", ".join(f"{column(k).label} {v:.4g}" for k, v in context["reference"].items()
                           if isinstance(v, (int, float)))

@@ -24,14 +24,17 @@ def read(path):
 def test_every_metric_is_recorded_with_settings_and_time(evaluated):
     gan, vae = read(evaluated / "gan-s0" / "metrics_row.json"), read(evaluated / "vae-s0" / "metrics_row.json")
     for row in (gan, vae):
-        for column in ("fid", "kid_mean", "kid_std", "precision", "recall", "density", "coverage",
-                       "classes_covered", "class_kl", "classifier_score", "reconstruction_mse"):
+        for column in ("fid", "fid_inf", "kid", "kid_subset_std", "fid_ae", "fid_inf_ae", "kid_ae", "precision",
+                       "recall", "density", "coverage", "class_overlap", "classes_covered", "class_kl",
+                       "classifier_score", "reconstruction_mse", "inversion_mse", "ais_log_likelihood", "ais_sigma"):
             assert isinstance(row[column], (int, float)), column
         assert row["evaluator"] == "evaluator-mnist-v1" and len(row["evaluator_sha256"]) == 64
+        assert row["autoencoder"] == "autoencoder-mnist-v1" and row["fid_samples"] == 300
         assert row["fid"] > 0 and 0 <= row["precision"] <= 1 and 1 <= row["classes_covered"] <= 10
     # GANs have no likelihood: n/a, never 0 or blank
     assert gan["elbo"] == "n/a" and gan["iwae"] == "n/a"
     assert vae["iwae"] >= vae["elbo"] - 1.0 and vae["elbo"] < 0
+    assert vae["likelihood_model"] == "bernoulli_intensities" and vae["iwae_bits_per_dim"] == "n/a"  # not a density
     assert gan["reconstruction_method"] == "latent inversion" and vae["reconstruction_method"] == "encoder mean"
     report = read(evaluated / "gan-s0" / "metrics.json")
     assert report["metrics"]["likelihood"]["status"] == "n/a" and "BoundsLikelihood" in report["metrics"]["likelihood"]["reason"]
@@ -40,6 +43,9 @@ def test_every_metric_is_recorded_with_settings_and_time(evaluated):
     assert quality["seconds"] > 0
     inversion = report["metrics"]["reconstruction"]["settings"]
     assert inversion["inversion_steps"] == 20 and inversion["inversion_restarts"] == 2
+    assert inversion["images"] == {"split": "test", "images": 32, "of": 10000, "chosen": "seeded random subset",
+                                   "seed": 20260101}
+    assert quality["settings"]["reference"]["chosen"] == "seeded random subset"
 
 
 def test_saved_statistics_reproduce_fid(evaluated):
@@ -49,11 +55,13 @@ def test_saved_statistics_reproduce_fid(evaluated):
 
     stats = load_file(evaluated / "gan-s0" / "feature_stats.safetensors")
     reference = load_file(evaluated / "reference" / "test_stats.safetensors")
-    assert int(stats["count"]) == 300 and stats["cov"].dtype == torch.float64
-    mu_a, mu_b = reference["mean"].numpy(), stats["mean"].numpy()
-    cov_a, cov_b = reference["cov"].numpy(), stats["cov"].numpy()
-    fid = ((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * scipy.linalg.sqrtm(cov_a @ cov_b).real)
-    assert fid == pytest.approx(read(evaluated / "gan-s0" / "metrics_row.json")["fid"], rel=1e-3)
+    row = read(evaluated / "gan-s0" / "metrics_row.json")
+    for space, column in (("classifier", "fid"), ("autoencoder", "fid_ae")):
+        assert int(stats[f"{space}.count"]) == 300 and stats[f"{space}.cov"].dtype == torch.float64
+        mu_a, mu_b = reference[f"{space}.mean"].numpy(), stats[f"{space}.mean"].numpy()
+        cov_a, cov_b = reference[f"{space}.cov"].numpy(), stats[f"{space}.cov"].numpy()
+        fid = ((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * scipy.linalg.sqrtm(cov_a @ cov_b).real)
+        assert fid == pytest.approx(row[column], rel=1e-3)
 
 
 def test_real_data_floor_is_far_below_a_barely_trained_model(evaluated):

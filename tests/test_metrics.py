@@ -67,7 +67,7 @@ def test_tampered_evaluator_is_refused():
     tampered = dataclasses.replace(spec, evaluator=dataclasses.replace(spec.evaluator, sha256="0" * 64))
     with pytest.raises(HarnessError, match="does not match the pinned"):
         load_evaluator(tampered)
-    with pytest.raises(HarnessError, match="has no pinned evaluator"):
+    with pytest.raises(HarnessError, match="has no pinned classifier evaluator"):
         load_evaluator(dataclasses.replace(spec, name="unpinned", evaluator=None))
 
 

@@ -312,3 +312,11 @@ def test_claim_verdicts_need_seeds_spread_every_feature_space_and_survive_holm()
     together = judge_all([claim] * 4, borderline)
     assert all(c["verdict"] == NOT_SIGNIFICANT for c in together), together
     assert together[0]["p_adjusted"] == pytest.approx(min(1.0, 4 * alone["p_adjusted"]))
+
+
+def test_no_result_column_is_named_like_another_columns_summary():
+    from harness.columns import all_columns
+
+    names = set(all_columns())
+    clashes = [f"{name}{suffix}" for name in names for suffix in ("_std", "_ci", "_n") if f"{name}{suffix}" in names]
+    assert not clashes, f"the leaderboard writes <metric>_std/_ci/_n: {clashes}"

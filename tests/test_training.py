@@ -24,7 +24,7 @@ def test_every_run_leaves_its_files(tiny_results):
         run_dir = tiny_results / spec.id
         config = json.loads((run_dir / "config.json").read_text())
         assert config["config_hash"] == spec.config_hash
-        assert config["model_options"] == spec.model_config.model_dump()
+        assert config["model_options"] == spec.model_config.resolved()
         record = json.loads((run_dir / "run.json").read_text())
         assert record["status"] == "completed" and record["epochs_completed"] == 2
         assert record["num_processes"] == 1 and record["mixed_precision"] == spec.mixed_precision

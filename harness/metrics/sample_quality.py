@@ -3,7 +3,7 @@ each of the session's feature spaces (the pinned classifier and autoencoder by d
 
 - **FID** at a fixed, recorded N (`num_samples` generated images against the seeded N-image
   test reference). FID is biased upwards by an amount that shrinks like 1/N, so FIDs at
-  different N are not comparable; the row records N (`fid_n`).
+  different N are not comparable; the row records N (`fid_samples`).
 - **FID∞** removes that dependence: FID at 15 sample sizes spaced evenly in 1/N between N/5
   and N (random subsets of the generated images, seeded), a least-squares line in 1/N, and its
   value at 1/N = 0. Chong & Forsyth use 5,000..50,000 Inception samples; we use what the
@@ -95,11 +95,11 @@ def _columns() -> tuple[Column, ...]:
         tag = "" if not suffix else " (AE)"
         columns += [
             Column(f"fid{suffix}", f"FID{tag}", "lower", digits=4, leaderboard=True, chart=True),
-            Column(f"fid_inf{suffix}", f"FID∞{tag}", "lower", digits=4, chart=not suffix),
+            Column(f"fid_inf{suffix}", f"FID∞{tag}", "lower", digits=4),
             Column(f"kid{suffix}", f"KID{tag}", "lower", "×10³", digits=3, chart=not suffix),
-            Column(f"kid_std{suffix}", f"KID std over subsets{tag}", None, "×10³", digits=3),
+            Column(f"kid_subset_std{suffix}", f"KID std over subsets{tag}", None, "×10³", digits=3),
         ]
-    return (*columns, Column("fid_n", "FID sample size", None, digits=5))
+    return (*columns, Column("fid_samples", "FID sample size", None, digits=5))
 
 
 @METRICS.register("sample_quality")
@@ -121,11 +121,11 @@ class SampleQuality(Metric):
     def compute(self, model, session) -> dict[str, Any]:
         """FID, FID∞ and KID in every feature space; the feature statistics go to the run folder."""
         c = session.config
-        values: dict[str, Any] = {"fid_n": c.num_samples}
+        values: dict[str, Any] = {"fid_samples": c.num_samples}
         for suffix, kind in SPACES.items():
             space = "inception" if (session.config.features == "inception" and not suffix) else kind
             if space not in session.feature_spaces:
-                values.update({f"{name}{suffix}": NOT_APPLICABLE for name in ("fid", "fid_inf", "kid", "kid_std")})
+                values.update({f"{name}{suffix}": NOT_APPLICABLE for name in ("fid", "fid_inf", "kid", "kid_subset_std")})
                 continue
             real, fake = session.reference_features(space), session.sample_features(model, space)
             reference = session.shared(f"statistics-{space}", lambda: gaussian_statistics(real))
@@ -134,7 +134,7 @@ class SampleQuality(Metric):
             extrapolated = fid_infinity(reference, fake, seed=derived_seed(0, "fid_inf"))
             values.update({f"fid{suffix}": frechet_distance(statistics, reference),
                            f"fid_inf{suffix}": extrapolated["fid_inf"],
-                           f"kid{suffix}": kid * KID_SCALE, f"kid_std{suffix}": kid_std * KID_SCALE})
+                           f"kid{suffix}": kid * KID_SCALE, f"kid_subset_std{suffix}": kid_std * KID_SCALE})
             session.run.artifacts.setdefault("feature_stats", {}).update(
                 {f"{space}.{key}": value for key, value in statistics.items()})
             session.run.artifacts.setdefault("reference_feature_stats", {}).update(
