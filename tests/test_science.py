@@ -164,23 +164,29 @@ def test_likelihoods_against_torch_distributions():
     assert LIKELIHOODS.get("bernoulli_intensities")().bits_per_dim(-100.0, 784) is None
 
 
+class BatchNoise:
+    """The trainer's noise source for one process and a fixed batch size, from the global RNG."""
+
+    def __init__(self, batch: int) -> None:
+        self.batch = batch
+
+    def normal(self, *shape):
+        return torch.randn(self.batch, *shape)
+
+    def uniform(self, low, high, *shape):
+        return torch.rand(self.batch, *shape) * (high - low) + low
+
+
 @pytest.mark.parametrize("likelihood", ["bernoulli", "continuous_bernoulli", "gaussian", "gaussian_fixed"])
 def test_each_likelihood_trains_a_vae_whose_loss_falls(mnist, likelihood):
     torch.manual_seed(0)
     model = build_model("mlp_vae", {"latent_dim": 8, "likelihood": likelihood}, (1, 28, 28))
     images = mnist.train_images[:2048].float() / 255
 
-    class Noise:
-        def normal(self, *shape):
-            return torch.randn(64, *shape)
-
-        def uniform(self, low, high, *shape):
-            return torch.rand(64, *shape) * (high - low) + low
-
     losses = []
     for step in range(60):
         batch = images[(step * 64) % 1984 :][:64]
-        losses.append(float(model.train_step(batch, Noise(), lambda loss: loss.backward())["loss"]))
+        losses.append(float(model.train_step(batch, BatchNoise(64), lambda loss: loss.backward())["loss"]))
     assert sum(losses[-10:]) < sum(losses[:10])
     assert model.sample(4).shape == (4, 1, 28, 28)
 
@@ -229,16 +235,9 @@ def test_ais_is_at_least_the_iwae_bound_of_a_trained_vae(mnist):
                                     "decoder_hidden": [64]}, (1, 28, 28))
     data = mnist.train_images[:4096].float() / 255
 
-    class Noise:
-        def normal(self, *shape):
-            return torch.randn(128, *shape)
-
-        def uniform(self, low, high, *shape):
-            return torch.rand(128, *shape) * (high - low) + low
-
     for epoch in range(3):
         for start in range(0, len(data), 128):
-            model.train_step(data[start : start + 128], Noise(), lambda loss: loss.backward())
+            model.train_step(data[start : start + 128], BatchNoise(128), lambda loss: loss.backward())
     observed = model.observe(mnist.test_images[subset_indices(10_000, 8, "test")].float() / 255,
                              torch.Generator().manual_seed(0))
     iwae = iwae_bound(model, observed, 200, torch.Generator().manual_seed(1))
