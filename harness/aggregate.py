@@ -17,9 +17,10 @@ from harness.store import STATUS_COMPLETED, ResultsFileError, SuiteFolder
 from harness.suite import configuration_of
 
 # Columns that say which run a row is; every other column of a runs table is a result.
-IDENTITY_COLUMNS = ["id", "configuration", "name", "model", "seed", "status", "error", "epochs", "evaluator_sha256"]
-_ROW_IDENTITY = {"id", "name", "suite", "model", "seed", "config_hash", "evaluator", "evaluator_sha256", "features",
-                 "inception_weights"}
+EVALUATOR_COLUMNS = ["evaluator", "evaluator_sha256", "autoencoder", "autoencoder_sha256"]  # the feature spaces
+IDENTITY_COLUMNS = ["id", "configuration", "name", "model", "seed", "status", "error", "epochs", *EVALUATOR_COLUMNS]
+_ROW_IDENTITY = {"id", "name", "suite", "model", "seed", "config_hash", "features", "inception_weights",
+                 *EVALUATOR_COLUMNS}
 
 
 def load_runs(suite: SuiteFolder) -> pd.DataFrame:
@@ -56,7 +57,7 @@ def load_runs(suite: SuiteFolder) -> pd.DataFrame:
             "parameters": record.parameters.get("total") if record else None,
             **{f"matrix.{k}": v for k, v in config.matrix.items()},
             **{k: v for k, v in metrics.items() if k not in _ROW_IDENTITY and k not in config.matrix},
-            "evaluator_sha256": metrics.get("evaluator_sha256"),
+            **{key: metrics.get(key) for key in EVALUATOR_COLUMNS},
         })
     if not rows:
         raise ResultsFileError(suite.dir, "no run folders here", "run the suite first")

@@ -148,7 +148,7 @@ def judge_all(claims: list[Claim], runs: "pd.DataFrame") -> list[dict[str, Any]]
         verdict, reason = _verdict(min(1.0, claim["p_favour"] * factor), min(1.0, claim["p_against"] * factor))
         if verdict == NOT_SIGNIFICANT and len({s["verdict"] for s in claim["spaces"]}) > 1:
             reason = "the feature spaces disagree: " + ", ".join(f"{s['metric']} {s['verdict']}" for s in claim["spaces"])
-        elif len(claim["spaces"]) > 1:
+        elif len(claim["spaces"]) > 1 and verdict != NOT_SIGNIFICANT:
             reason += " in every feature space"
         claim["verdict"], claim["reason"] = verdict, f"{reason} (Holm-adjusted p = {p:.2g})"
     for claim in judged:

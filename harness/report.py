@@ -90,13 +90,20 @@ def _context(suite: Any, suite_folder: SuiteFolder, runs: pd.DataFrame) -> dict[
                     + f"{platform.processor() or platform.machine()}",
         "versions": ", ".join(f"{k} {v}" for k, v in first.versions.items()) if first else "",
         "git commit": ", ".join(sorted({str(r.git_commit) for r in records})),
-        "evaluator": ", ".join(sorted({str(v) for v in runs.get("evaluator_sha256", pd.Series()).dropna()})) or "none",
+        "evaluator": "; ".join(f"{name} sha256 {sha}" for key in ("evaluator", "autoencoder")
+                               for name, sha in sorted(set(zip(runs.get(key, pd.Series(dtype=object)).dropna(),
+                                                               runs.get(f"{key}_sha256", pd.Series(dtype=object)).dropna())))) or "none",
         "wall time": f"training {sum(r.total_seconds or 0 for r in records) / 60:.1f} min, "
                      f"evaluation {evaluation_seconds / 60:.1f} min",
         "reference": reference.values if reference else None,
         "measured": _measured(suite, runs),
         "notes": comparability_notes(runs),
     }
+
+
+def _floor_text(values: dict[str, Any]) -> str:
+    return ", ".join(f"{column(k).label} {v:.4g}" if isinstance(v, float) else f"{column(k).label} {v}"
+                     for k, v in values.items() if isinstance(v, (int, float)))
 
 
 def _measured(suite: Any, runs: pd.DataFrame) -> str:
@@ -195,7 +202,7 @@ def _markdown(context: dict[str, Any], leaderboard: str, claims: list[dict[str, 
     if context["reference"]:
         floor = context["reference"]
         lines += ["Real-data floor (training images scored as if they were samples; a perfect model's score): "
-                  + ", ".join(f"{column(k).label} {v:.4g}" for k, v in floor.items() if isinstance(v, (int, float))), ""]
+                  + _floor_text(floor), ""]
     if claims:
         lines += ["## Claims", "", CLAIM_METHOD, "", "| " + " | ".join(CLAIM_HEADER) + " |", "|" + "---|" * len(CLAIM_HEADER)]
         lines += ["| " + " | ".join(row) + " |" for row in _claims_rows(claims)]
@@ -249,8 +256,7 @@ def _html(context: dict[str, Any], agg: pd.DataFrame, metrics: list[str], claims
     parts.append("</table></div>")
     parts += [f"<p class='note'><b>Not comparable:</b> {e(note)}</p>" for note in context["notes"]]
     if context["reference"]:
-        floor = ", ".join(f"{column(k).label} {v:.4g}" for k, v in context["reference"].items()
-                          if isinstance(v, (int, float)))
+        floor = _floor_text(context["reference"])
         parts.append(f"<p class='note'>Real-data floor (training images scored as samples): {e(floor)}</p>")
     if claims:
         parts.append(f"<h2>Claims</h2><p>{e(CLAIM_METHOD)}</p><div class='scroll'><table class='claims'><tr>"
