@@ -116,7 +116,12 @@ def test_two_processes_share_the_runs_and_match_a_sequential_run(tmp_path):
         # The same numbers as one process training the runs in order (with its own thread count).
         seq_dir = tmp_path / "seq" / "mixed" / run_id
         assert digest(folder / run_id / "weights.safetensors") == digest(seq_dir / "weights.safetensors"), run_id
-        assert numbers(folder / run_id) == numbers(seq_dir)
+        mine, theirs = numbers(folder / run_id), numbers(seq_dir)
+        # AIS sums HMC energies over pixels in float32, and those reductions depend on the thread
+        # count (1 per process here, 2 sequentially): equal to 1e-5, everything else bit for bit.
+        for key in ("ais_log_likelihood", "ais_bits_per_dim"):
+            assert mine.pop(key) == pytest.approx(theirs.pop(key), rel=1e-5), key
+        assert mine == theirs
     # The main process printed every run (its own and the other's) and the leaderboard over both seeds.
     output = launched.stdout + launched.stderr
     for run_id in run_ids:
