@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from harness.store import SuiteFolder
 from tests.conftest import REPO, _data_dir, run_cli
 
