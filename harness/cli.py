@@ -50,7 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true", help="print the expanded run table and exit without training")
     run.add_argument("--mixed-precision", choices=["auto", "no", "fp16", "bf16"],
                      help="override the suite's mixed precision (auto: bf16/fp16 only where the device computes it natively)")
-    run.add_argument("--force", action="store_true", help="retrain runs that already have results")
+    run.add_argument("--force", action="store_true",
+                     help="retrain the selected runs even if complete (the old results stay until the new run completed)")
+    run.add_argument("--rerun", nargs="+", metavar="NAME",
+                     help="retrain the runs whose name or id matches (globs allowed), even if complete; "
+                     "the rest of the suite runs as usual")
     run.add_argument("--strategy", choices=["run_parallel", "data_parallel"],
                      help="how the processes of `accelerate launch` share the suite: whole runs per process "
                      "(run_parallel, the default) or every run split over all processes (data_parallel)")
@@ -138,15 +142,45 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from harness.stops import Stopped, handle_stops
+
     args = build_parser().parse_args(argv)
     try:
-        return args.handler(args)
+        with handle_stops():
+            return args.handler(args)
     except HarnessError as err:
         if _is_main_process() or err.every_process:
-            console = Console(stderr=True, highlight=False)
-            for line in str(err).splitlines():
-                console.print(f"[bold red]error:[/] {escape(line)}", soft_wrap=True)
+            _print_error(str(err))
         return err.exit_code
+    except Stopped as err:
+        if _is_main_process():
+            Console(stderr=True, highlight=False).print(
+                f"[bold yellow]stopped:[/] {escape(str(err))}. Finished runs are kept and an interrupted run "
+                "resumes from its checkpoint: run the same command again to continue.", soft_wrap=True)
+        return err.exit_code
+    except OSError as err:  # full disk, read-only folder, permission denied: name the path, no traceback
+        if _is_main_process():
+            _print_error(_storage_message(err))
+        return 1
+
+
+def _print_error(text: str) -> None:
+    console = Console(stderr=True, highlight=False)
+    for line in text.splitlines():
+        console.print(f"[bold red]error:[/] {escape(line)}", soft_wrap=True)
+
+
+def _storage_message(err: OSError) -> str:
+    import errno
+
+    where = err.filename or "a results file"
+    fixes = {errno.ENOSPC: "free space on that disk or pass --results DIR on another one",
+             errno.EDQUOT: "free space within your quota or pass --results DIR elsewhere",
+             errno.EROFS: "that filesystem is read-only; pass --results DIR on a writable one",
+             errno.EACCES: "you may not write there; fix its permissions or pass --results DIR",
+             errno.EPERM: "you may not write there; fix its permissions or pass --results DIR"}
+    fix = fixes.get(err.errno or 0, "check the path and the disk")
+    return f"{where}: {err.strerror or err} ({fix}); results written before are untouched"
 
 
 # -- validate / list ------------------------------------------------------------------------
@@ -300,7 +334,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.executor:
         return _submit(suite, args, console)
     outcome = pipeline.run_suite(suite, args.results, data_dir=args.data_dir, only=args.only, force=args.force,
-                                 console=console, strategy=args.strategy, threads=args.threads)
+                                 rerun=args.rerun, console=console, strategy=args.strategy, threads=args.threads)
     if outcome.writes_results:
         from harness.progress import summary_table
 

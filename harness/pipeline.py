@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 
 from harness.errors import HarnessError, SuiteError
-from harness.store import (STATUS_COMPLETED, STATUS_FAILED, STATUS_RUNNING, STATUS_SKIPPED, ResultsFileError, RunFolder,
-                           RunRecord, SuiteFolder)
+from harness.store import (STATUS_COMPLETED, STATUS_FAILED, STATUS_INTERRUPTED, STATUS_RUNNING, STATUS_SKIPPED,
+                           ResultsFileError, RunFolder, RunRecord, SuiteFolder)
 from harness.suite import RunSpec, Suite, load_suite
 
 if TYPE_CHECKING:
@@ -60,23 +60,37 @@ def validate(paths: list[str | Path]) -> list[tuple[Path, Suite | SuiteError]]:
 
 @dataclass
 class Plan:
-    """What a launch will do: the selected runs, split into those to train and those already complete."""
+    """What a launch will do: the selected runs, split into those to train and those already complete.
+
+    `replace` holds the runs to train that already have completed results (--force, --rerun):
+    they train in a staging folder that replaces the old results only once the new run completed.
+    """
 
     suite: Suite
     folder: SuiteFolder
     runs: list[RunSpec]
     to_train: list[RunSpec] = field(default_factory=list)
     complete: list[tuple[RunSpec, RunRecord]] = field(default_factory=list)
+    replace: set[str] = field(default_factory=set)
+
+    def training_folder(self, run: RunSpec) -> RunFolder:
+        return self.folder.staging(run.id) if run.id in self.replace else self.folder.run(run.id)
 
 
-def plan_suite(suite: Suite, results: str | Path, only: list[str] | None = None, force: bool = False) -> Plan:
-    """Which selected runs to train; refuses (exit 2) to overwrite a run trained with another configuration."""
+def plan_suite(suite: Suite, results: str | Path, only: list[str] | None = None, force: bool = False,
+               rerun: list[str] | None = None) -> Plan:
+    """Which selected runs to train; refuses (exit 2) to overwrite a run trained with another configuration.
+
+    `force` retrains every selected run, `rerun` (glob patterns) the matching ones.
+    """
     folder = SuiteFolder(Path(results) / suite.name)
     plan = Plan(suite, folder, suite.select(only))
+    forced = {run.id for run in (plan.runs if force else suite.select(rerun) if rerun else [])}
     conflicts = []
     for run in plan.runs:
+        folder.finish_replacement(run.id)  # a launch killed while swapping in a retrained run
         stored = folder.run(run.id)
-        if force or not stored.has_record():
+        if not stored.has_record():
             plan.to_train.append(run)
             continue
         try:
@@ -84,7 +98,11 @@ def plan_suite(suite: Suite, results: str | Path, only: list[str] | None = None,
         except ResultsFileError:
             plan.to_train.append(run)  # unreadable record: the run never finished
             continue
-        if record.config_hash != run.config_hash:
+        if run.id in forced:
+            plan.to_train.append(run)
+            if record.status == STATUS_COMPLETED:
+                plan.replace.add(run.id)
+        elif record.config_hash != run.config_hash:
             conflicts.append(f"{stored.dir}: trained with another configuration "
                              f"(hash {record.config_hash}, suite now gives {run.config_hash})")
         elif record.status == STATUS_COMPLETED:
@@ -92,8 +110,8 @@ def plan_suite(suite: Suite, results: str | Path, only: list[str] | None = None,
         else:
             plan.to_train.append(run)
     if conflicts:
-        raise HarnessError("\n".join(conflicts) + "\nuse --force to retrain them, or --results DIR to keep both",
-                           exit_code=2)
+        raise HarnessError("\n".join(conflicts) + "\nuse --force (or --rerun NAME) to retrain them, or --results DIR "
+                           "to keep both", exit_code=2)
     return plan
 
 
@@ -143,23 +161,30 @@ def make_strategy(suite: Suite, name: str | None = None, threads: int | None = N
 
 
 def run_suite(suite: Suite | str | Path, results: str | Path = "results", *, data_dir: str | Path | None = None,
-              only: list[str] | None = None, force: bool = False, console: Console | None = None,
-              dataset: "Dataset | None" = None, on_run: Callable[[RunOutcome], None] | None = None,
-              strategy: str | None = None, threads: int | None = None) -> SuiteOutcome:
+              only: list[str] | None = None, force: bool = False, rerun: list[str] | None = None,
+              console: Console | None = None, dataset: "Dataset | None" = None,
+              on_run: Callable[[RunOutcome], None] | None = None, strategy: str | None = None,
+              threads: int | None = None) -> SuiteOutcome:
     """Train (and evaluate) every selected run of `suite` that is not complete yet.
 
     Under `accelerate launch` with several processes, `strategy` decides who trains what:
     run_parallel (default) gives whole runs to processes, data_parallel splits every run over
-    all of them. `dataset` skips loading it again (notebooks, benchmarks); `on_run` is called on
-    the main process after each run with its outcome.
+    all of them. An interrupted run resumes from its checkpoint; `force` (every selected run)
+    and `rerun` (runs matching the patterns) retrain completed runs without losing them if the
+    retrain fails. `dataset` skips loading it again (notebooks, benchmarks); `on_run` is called
+    on the main process after each run with its outcome.
     """
     from harness.datasets import load_dataset
     from harness.progress import TrainingProgress
     from harness.scheduling import expected_cost
+    from harness.stops import STOPS, Stopped
     from harness.trainer import train_run
 
     suite = suite if isinstance(suite, Suite) else load(suite)
-    plan = plan_suite(suite, results, only, force)
+    plan = plan_suite(suite, results, only, force, rerun)
+    console = console or Console(stderr=True, highlight=False)
+    if _nothing_to_do(plan):
+        return _already_complete(plan, console, on_run)
     dataset = dataset or load_dataset(suite.info.dataset, data_dir)
     chosen = make_strategy(suite, strategy, threads)
     problems = [f"run {run.id}: {why}" for run in plan.to_train if (why := chosen.check_run(run))]
@@ -167,9 +192,8 @@ def run_suite(suite: Suite | str | Path, results: str | Path = "results", *, dat
         raise HarnessError("\n".join(f"{suite.path}: {p}" for p in problems), exit_code=2)
     if chosen.is_main:
         _write_suite_files(suite, plan.folder)
-    chosen.start_launch(plan.folder)
+    chosen.start_launch(plan.folder, log=console.print)
 
-    console = console or Console(stderr=True, highlight=False)
     image_shape, train_images = dataset.spec.image_shape, len(dataset.train_images)
     costs = {run.id: expected_cost(run, image_shape, train_images) for run in plan.to_train}
     evaluation = _Evaluation(suite, dataset, chosen, plan.folder)
@@ -179,7 +203,7 @@ def run_suite(suite: Suite | str | Path, results: str | Path = "results", *, dat
                           others=chosen.others) as progress:
         if plan.complete:
             progress.print(f"{len(plan.complete)} run(s) already complete with the same configuration: "
-                           "skipped (--force retrains)")
+                           "skipped (--force or --rerun NAME retrains)")
         if chosen.is_main:
             for spec, record in plan.complete:
                 outcome = RunOutcome(spec, plan.folder.run(spec.id), record, STATUS_SKIPPED)
@@ -188,12 +212,20 @@ def run_suite(suite: Suite | str | Path, results: str | Path = "results", *, dat
                 outcomes.append(outcome)
                 report(outcome)
         for spec in chosen.assign(plan.to_train, plan.folder, costs):
-            record = train_run(spec, suite.name, dataset, chosen, plan.folder.run(spec.id), progress)
-            outcome = RunOutcome(spec, plan.folder.run(spec.id), record, record.status)
-            progress.finish_run(outcome)
-            if record.status == STATUS_COMPLETED and suite.evaluation.enabled:
-                chosen.report_progress(progress.total_steps, progress.total_steps, "evaluating")
-                evaluation.evaluate(spec, outcome, progress)
+            try:
+                record = train_run(spec, suite.name, dataset, chosen, plan.training_folder(spec), progress)
+                if spec.id in plan.replace:
+                    _replace_if_completed(plan, spec, record, chosen, progress)
+                STOPS.raise_if_requested(f"after run {spec.id}")
+                outcome = RunOutcome(spec, plan.folder.run(spec.id), record, record.status)
+                progress.finish_run(outcome)
+                if record.status == STATUS_COMPLETED and suite.evaluation.enabled:
+                    chosen.report_progress(progress.total_steps, progress.total_steps, "evaluating")
+                    evaluation.evaluate(spec, outcome, progress)
+            except Stopped as err:
+                err.where = err.where or f"while evaluating {spec.id} (it is trained; the next launch evaluates it)"
+                chosen.run_finished(spec, STATUS_INTERRUPTED)
+                raise
             chosen.run_finished(spec, outcome.status)
             outcomes.append(outcome)
             report(outcome)
@@ -210,7 +242,49 @@ def run_suite(suite: Suite | str | Path, results: str | Path = "results", *, dat
     return SuiteOutcome(plan.folder, _in_suite_order(plan, outcomes), chosen.is_main, suite.evaluation.enabled)
 
 
+def _nothing_to_do(plan: Plan) -> bool:
+    """Every selected run is complete and scored: the launch must not write a single file
+    (so a complete suite reruns fine from a read-only results folder)."""
+    if plan.to_train:
+        return False
+    if not plan.suite.evaluation.enabled:
+        return True
+    try:
+        reference = plan.folder.read_reference()
+    except ResultsFileError:
+        return False
+    return reference is not None and all(plan.folder.run(spec.id).is_evaluated() for spec, _ in plan.complete)
+
+
+def _already_complete(plan: Plan, console: Console, on_run: Callable[[RunOutcome], None] | None) -> SuiteOutcome:
+    from harness.strategy import launch_position
+
+    is_main = launch_position()[0] == 0
+    outcomes = [RunOutcome(spec, plan.folder.run(spec.id), record, STATUS_SKIPPED) for spec, record in plan.complete]
+    if is_main:
+        console.print(f"all {len(outcomes)} selected run(s) of {plan.suite.name} are complete and evaluated: "
+                      "nothing to do (--force or --rerun NAME retrains)")
+        for outcome in outcomes:
+            if on_run:
+                on_run(outcome)
+    return SuiteOutcome(plan.folder, outcomes, is_main, plan.suite.evaluation.enabled)
+
+
+def _replace_if_completed(plan: Plan, spec: RunSpec, record: RunRecord, strategy: "Strategy",
+                          progress: "TrainingProgress") -> None:
+    """A retrain of a completed run (trained in staging) replaces it only once it completed."""
+    if strategy.writes_results:
+        if record.status == STATUS_COMPLETED:
+            plan.folder.promote(spec.id)
+        else:
+            plan.folder.discard_staging(spec.id)
+            record.error = f"{record.error}; the earlier results in {plan.folder.run(spec.id).dir} are kept"
+            progress.print(f"{spec.id}: the retrain {record.status}; its earlier results are kept")
+    strategy.wait()  # the new results are in place before any process evaluates them
+
+
 def _write_suite_files(suite: Suite, folder: SuiteFolder) -> None:
+    """The suite's copy and settings (rewritten only when they changed)."""
     folder.write_suite(suite.path.read_text(encoding="utf-8"), {
         "suite": suite.info.model_dump(), "source": str(suite.path),
         "mixed_precision": suite.mixed_precision, "mixed_precision_source": suite.mixed_precision_source,

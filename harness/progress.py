@@ -78,12 +78,17 @@ class TrainingProgress:
         completed = sum(self.costs[run] * f for run, f in self.fraction_done.items())
         self.progress.update(self.suite_task, completed=completed, count=self._count())
 
-    def start_run(self, run_id: str, total_steps: int) -> None:
+    def start_run(self, run_id: str, total_steps: int, done: int = 0) -> None:
+        """A run starts (or resumes with `done` of its steps behind it)."""
         if self.run_task is not None:
             self.progress.remove_task(self.run_task)
         self.run_id, self.total_steps = run_id, total_steps
-        self.run_task = self.progress.add_task(run_id, total=total_steps, count="  0%", status="starting")
-        self.on_update(0, total_steps, "starting")
+        status = f"resumed at step {done}" if done else "starting"
+        self.run_task = self.progress.add_task(run_id, total=total_steps, completed=done,
+                                               count=_percent(done, total_steps), status=status)
+        if done:
+            self.print(f"{run_id}: resuming from its checkpoint at step {done}/{total_steps}")
+        self.on_update(done, total_steps, status)
 
     def update(self, steps_done: int, epoch: int, epochs: int, losses: dict[str, float], images_per_second: float) -> None:
         loss_text = " ".join(f"{k} {v:.3g}" for k, v in losses.items())

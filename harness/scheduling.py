@@ -15,6 +15,7 @@ tell a live claim from one left by a killed process and take the run over.
 
 import os
 import socket
+from pathlib import Path
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -50,24 +51,39 @@ def longest_first(runs: list[RunSpec], costs: dict[str, float]) -> list[RunSpec]
     return sorted(runs, key=lambda run: -costs[run.id])
 
 
+def process_started(pid: int) -> float | None:
+    """When process `pid` started (seconds since boot, from /proc), None where that is unknown.
+
+    With the pid it identifies a process: after a crash and a reboot (or many processes later)
+    another process may have the dead owner's pid, but not its start time.
+    """
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def process_alive(claim: Claim) -> bool:
-    """Whether the claim's owner still runs: by pid on this machine, by heartbeat elsewhere."""
+    """Whether the claim's owner still runs: by pid and start time on this machine, by heartbeat elsewhere."""
     if claim.host == socket.gethostname():
         try:
             os.kill(claim.pid, 0)
         except ProcessLookupError:
             return False
         except PermissionError:
-            return True  # exists, owned by another user
-        return True
+            pass  # exists, owned by another user
+        started = process_started(claim.pid)
+        return claim.process_started is None or started is None or abs(started - claim.process_started) < 1.0
     return time.time() - claim.heartbeat < STALE_AFTER_SECONDS
 
 
 class RunClaims:
     """One process's view of the claims of a suite folder, for one launch."""
 
-    def __init__(self, folder: SuiteFolder, launch: str, process: int) -> None:
-        self.folder, self.launch, self.process = folder, launch, process
+    def __init__(self, folder: SuiteFolder, launch: str, process: int,
+                 log: Callable[[str], None] = lambda text: None) -> None:
+        self.folder, self.launch, self.process, self.log = folder, launch, process, log
         self.started_at = now()
         self.held: Claim | None = None
         self._lock = threading.Lock()
@@ -79,16 +95,22 @@ class RunClaims:
     def claim_each(self, runs: list[RunSpec], costs: dict[str, float]) -> Iterator[RunSpec]:
         """Yield each run this process wins, longest first; the caller trains it and calls `release`."""
         for run in longest_first(runs, costs):
-            if not self._take(run, costs[run.id]):
-                continue
-            if self._done_elsewhere(run):
-                self.release(STATUS_SKIPPED)
-                continue
-            yield run
+            if self.claim(run, costs[run.id]):
+                yield run
+
+    def claim(self, run: RunSpec, cost: float) -> bool:
+        """Hold `run` (the lock on its folder) if no live process holds it and no other launch finished it."""
+        if not self._take(run, cost):
+            return False
+        if self._done_elsewhere(run):
+            self.release(STATUS_SKIPPED)
+            return False
+        return True
 
     def _take(self, run: RunSpec, cost: float) -> bool:
         claim = Claim(run=run.id, launch=self.launch, process=self.process, host=socket.gethostname(),
-                      pid=os.getpid(), claimed_at=now(), heartbeat=time.time(), expected_cost=cost)
+                      pid=os.getpid(), process_started=process_started(os.getpid()), claimed_at=now(),
+                      heartbeat=time.time(), expected_cost=cost)
         for _ in range(2):  # a second try after retiring a dead claim
             if self.folder.create_claim(claim):
                 self._hold(claim)
@@ -100,8 +122,12 @@ class RunClaims:
                 return False  # another launch on this folder is training it
             # Finished by an earlier launch (the run's record decides if it needs training) or left
             # by a process that died: retire it and try again.
-            if not self.folder.retire_claim(run.id, "finished" if existing.status != STATUS_RUNNING else "dead"):
+            dead = existing.status == STATUS_RUNNING
+            if not self.folder.retire_claim(run.id, "dead" if dead else "finished"):
                 return False
+            if dead:
+                self.log(f"{run.id}: taking over its stale lock ({existing.host} pid {existing.pid}, claimed "
+                         f"{existing.claimed_at}, is gone)")
         return False
 
     def _done_elsewhere(self, run: RunSpec) -> bool:

@@ -48,6 +48,8 @@ STATUS_RUNNING = "running"
 STATUS_COMPLETED = "completed"
 STATUS_FAILED = "failed"
 STATUS_DIVERGED = "diverged"
+STATUS_INTERRUPTED = "interrupted"  # stopped by a signal; its checkpoint resumes it
+STATUS_UNREADABLE = "unreadable"  # not in a record: a reader's word for a run whose files are corrupt
 STATUS_SKIPPED = "skipped"  # not in a record: a launch's word for a run complete from an earlier launch
 
 
@@ -169,6 +171,9 @@ class RunRecord(_File):
     replicas_identical: bool | None = None
     error: str | None = None
     total_seconds: float | None = None
+    resumed: list[dict[str, Any]] = []  # each resume: when, from which epoch and step
+    stopped_at: dict[str, int] | None = None  # interrupted or diverged: {"epoch", "step"} (1-based)
+    last_finite_losses: dict[str, float] | None = None  # diverged: the last losses that were still numbers
 
 
 class MetricsRow(_File):
@@ -188,7 +193,8 @@ class MetricsRow(_File):
 
 
 class Claim(_File):
-    """claims/<run id>.json: which process of which launch trains a run, and how far it got.
+    """claims/<run id>.json: which process of which launch trains a run, and how far it got: the
+    run's lock (harness/scheduling.py), taken by the process that trains or evaluates it.
 
     Created atomically (O_EXCL) by the process that wins the run; rewritten by its owner as
     it progresses (the heartbeat other launches use to tell a live claim from a dead one).
@@ -199,6 +205,7 @@ class Claim(_File):
     process: int
     host: str
     pid: int
+    process_started: float | None = None  # with host and pid, identifies the owner (pids are reused)
     claimed_at: str
     heartbeat: float  # time.time() of the owner's last update
     expected_cost: float
@@ -263,28 +270,59 @@ class RunFolder:
     def read_record(self) -> RunRecord:
         return RunRecord.read(self.record_file)
 
-    def clear_checkpoint_staging(self) -> None:
+    # checkpoint (harness/checkpoint.py says what is in it)
+    def write_checkpoint(self, state: dict[str, Any], position: dict[str, Any]) -> None:
+        """Write a complete checkpoint beside the current one, then swap it in.
+
+        A kill at any moment leaves a complete `checkpoint/` or, between the two renames, a
+        complete `checkpoint.old/`; `read_checkpoint` takes whichever exists.
+        """
+        import torch
+
         if self.checkpoint_staging.exists():
             shutil.rmtree(self.checkpoint_staging)
-
-    def commit_checkpoint(self, epochs_completed: int, global_step: int) -> None:
-        """Mark the staged checkpoint complete and swap it in for the previous one."""
-        write_json(self.checkpoint_staging / "trainer_state.json",
-                   {"epochs_completed": epochs_completed, "global_step": global_step})
+        self.checkpoint_staging.mkdir(parents=True)
+        atomic_write(self.checkpoint_staging / "state.pt", lambda tmp: torch.save(state, tmp))
+        write_json(self.checkpoint_staging / "position.json", position)
         previous = self.dir / "checkpoint.old"
         if self.checkpoint.exists():
+            shutil.rmtree(previous, ignore_errors=True)
             self.checkpoint.rename(previous)
         self.checkpoint_staging.rename(self.checkpoint)
         shutil.rmtree(previous, ignore_errors=True)
+
+    def read_checkpoint(self) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """(tensors, position) of the last complete checkpoint, None when there is none; loaded
+        with `weights_only=True` (tensors and plain containers, never code)."""
+        import torch
+
+        folder = next((f for f in (self.checkpoint, self.dir / "checkpoint.old") if (f / "position.json").exists()),
+                      None)
+        if folder is None:
+            return None
+        position = read_json(folder / "position.json")
+        try:
+            state = torch.load(folder / "state.pt", map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise ResultsFileError(folder / "state.pt", "file is missing", "the run will start over") from None
+        except Exception as err:  # torch.load raises many types (UnpicklingError, RuntimeError, EOFError...)
+            raise ResultsFileError(folder / "state.pt", f"not a loadable checkpoint ({type(err).__name__})",
+                                   "the run will start over") from None
+        if not isinstance(position, dict) or not isinstance(state, dict):
+            raise ResultsFileError(folder, "not a checkpoint of this harness", "the run will start over")
+        return state, position
+
+    def remove_checkpoint(self) -> None:
+        for folder in (self.checkpoint, self.checkpoint_staging, self.dir / "checkpoint.old"):
+            shutil.rmtree(folder, ignore_errors=True)
 
     def write_error_log(self, text: str) -> None:
         write_text(self.error_log, text)
 
     # history
-    def append_history(self, row: dict[str, Any]) -> None:
-        """Rewrite the whole history atomically with one more row (histories are small)."""
-        existing = self.history_file.read_text(encoding="utf-8") if self.history_file.exists() else ""
-        write_text(self.history_file, existing + json.dumps(row) + "\n")
+    def write_history(self, rows: list[dict[str, Any]]) -> None:
+        """The whole history, rewritten atomically (histories are small: one row per epoch)."""
+        write_text(self.history_file, "".join(json.dumps(row) + "\n" for row in rows))
 
     def read_history(self) -> list[dict[str, Any]]:
         if not self.history_file.exists():
@@ -369,12 +407,53 @@ class SuiteFolder:
         return self
 
     def write_suite(self, suite_text: str, settings: dict[str, Any]) -> None:
+        """The suite's copy and settings, written only when they differ from what is there."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        write_text(self.suite_toml, suite_text)
-        write_json(self.suite_json, settings)
+        for path, text in ((self.suite_toml, suite_text), (self.suite_json, json.dumps(settings, indent=2) + "\n")):
+            try:
+                if path.read_text(encoding="utf-8") == text:
+                    continue
+            except (OSError, UnicodeDecodeError):
+                pass
+            write_text(path, text)
 
     def run(self, run_id: str) -> RunFolder:
         return RunFolder(self.dir, run_id)
+
+    # retraining a completed run (--force, --rerun): never lose it before the new one exists
+    def staging(self, run_id: str) -> RunFolder:
+        """Where a completed run is retrained; swapped in by `promote` once the new run completed."""
+        return RunFolder(self.dir / ".staging", run_id)
+
+    def promote(self, run_id: str) -> None:
+        """Replace the run's results with its completed retrain (two renames; see finish_replacement)."""
+        staged, target, old = self.staging(run_id).dir, self.run(run_id).dir, self._replaced(run_id)
+        shutil.rmtree(old, ignore_errors=True)
+        if target.exists():
+            target.rename(old)
+        staged.rename(target)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def discard_staging(self, run_id: str) -> None:
+        """Remove a retrain that failed: the earlier results stay as they were."""
+        shutil.rmtree(self.staging(run_id).dir, ignore_errors=True)
+
+    def finish_replacement(self, run_id: str) -> None:
+        """After a kill between `promote`'s renames: put the new (else the old) results in place."""
+        if self.run(run_id).dir.exists():
+            return
+        staged, old = self.staging(run_id), self._replaced(run_id)
+        try:
+            completed = staged.has_record() and staged.read_record().status == STATUS_COMPLETED
+        except ResultsFileError:
+            completed = False
+        if completed:
+            staged.dir.rename(self.run(run_id).dir)
+        elif old.exists():
+            old.rename(self.run(run_id).dir)
+
+    def _replaced(self, run_id: str) -> Path:
+        return self.dir / ".staging" / f"{run_id}.replaced"
 
     def runs(self) -> Iterator[RunFolder]:
         """Every run folder (a folder with a config.json), sorted by id."""

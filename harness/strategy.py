@@ -19,7 +19,6 @@ import socket
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import accelerate.optimizer
@@ -89,19 +88,25 @@ class Strategy(ABC):
     def computes_reference(self) -> bool:
         """Whether this process takes part in computing the suite's real-data floor."""
 
+    claims: "RunClaims | None" = None  # the run locks this process takes (harness/scheduling.py)
+
     @abstractmethod
-    def start_launch(self, folder: SuiteFolder) -> str:
+    def start_launch(self, folder: SuiteFolder, log: Callable[[str], None] = lambda text: None) -> str:
         """Agree on an id for this launch and check that every process sees the same `folder`."""
 
+    @abstractmethod
     def assign(self, runs: list["RunSpec"], folder: SuiteFolder, costs: dict[str, float]) -> Iterator["RunSpec"]:
-        """The runs this process trains, in order (every process gets every run by default)."""
-        yield from runs
+        """The runs this process trains, in order, each locked (claimed) for this launch while it trains."""
 
     def run_finished(self, run: "RunSpec", status: str) -> None:
-        """This process is done with `run` (trained and evaluated, or failed)."""
+        """This process is done with `run` (trained and evaluated, or failed): its lock is released."""
+        if self.claims is not None:
+            self.claims.release(status)
 
     def report_progress(self, steps_done: int, total_steps: int, detail: str) -> None:
-        """How far this process's current run is (shown by the main process of a run-parallel launch)."""
+        """How far this process's current run is (in its claim, for `status` and a run-parallel display)."""
+        if self.claims is not None:
+            self.claims.progress(steps_done, total_steps, detail)
 
     def others(self) -> list["Claim"]:
         """What the launch's other processes are doing (claims), for the main process's display."""
@@ -150,8 +155,16 @@ class Strategy(ABC):
     def replicas_identical(self, model: "GenerativeModel") -> bool: ...
 
     @abstractmethod
-    def save_checkpoint(self, staging: Path) -> None:
-        """Write the complete training state (networks, optimizers, RNG states) into `staging`."""
+    def grad_scaler_state(self) -> dict[str, Any] | None:
+        """The fp16 loss scaler's state (part of a checkpoint), None without one."""
+
+    @abstractmethod
+    def load_grad_scaler_state(self, state: dict[str, Any] | None) -> None: ...
+
+    @abstractmethod
+    def any_process(self, flag: bool) -> bool:
+        """Whether `flag` is true on any process that trains together with this one (a collective
+        call where there are several: every one of them must call it at the same point)."""
 
     @abstractmethod
     def map_chunks(self, num_items: int, chunk_size: int,
@@ -197,14 +210,24 @@ class DataParallel(Strategy):
     def computes_reference(self) -> bool:
         return True  # every process computes its share; the main one writes
 
-    def start_launch(self, folder: SuiteFolder) -> str:
+    def start_launch(self, folder: SuiteFolder, log: Callable[[str], None] = lambda text: None) -> str:
         from accelerate.utils import broadcast_object_list
+
+        from harness.scheduling import RunClaims
 
         launch = [_write_launch(folder, self.name, self.num_processes) if self.is_main else None]
         if self.num_processes > 1:
             broadcast_object_list(launch)
             _check_sees_launch(folder, launch[0], self.accelerator.process_index)
+        # The main process holds the launch's run locks; the others follow its decisions.
+        self.claims = RunClaims(folder, launch[0], 0, log) if self.is_main else None
         return launch[0]
+
+    def assign(self, runs: list["RunSpec"], folder: SuiteFolder, costs: dict[str, float]) -> Iterator["RunSpec"]:
+        for run in runs:
+            won = self.claims is not None and self.claims.claim(run, costs[run.id])
+            if self.any_process(won):
+                yield run
 
     @property
     def device(self) -> torch.device:
@@ -257,8 +280,18 @@ class DataParallel(Strategy):
         gathered = self.accelerator.gather(fingerprint[None].to(self.device))
         return bool((gathered == gathered[0]).all())
 
-    def save_checkpoint(self, staging: Path) -> None:
-        self.accelerator.save_state(str(staging))
+    def grad_scaler_state(self) -> dict[str, Any] | None:
+        scaler = self.accelerator.scaler
+        return scaler.state_dict() if scaler is not None else None
+
+    def load_grad_scaler_state(self, state: dict[str, Any] | None) -> None:
+        if state is not None and self.accelerator.scaler is not None:
+            self.accelerator.scaler.load_state_dict(state)
+
+    def any_process(self, flag: bool) -> bool:
+        if self.num_processes == 1:
+            return flag
+        return bool(self.accelerator.reduce(torch.tensor([float(flag)], device=self.device), reduction="sum").item())
 
     def map_chunks(self, num_items: int, chunk_size: int,
                    compute: Callable[[int, int, int], torch.Tensor]) -> torch.Tensor:
@@ -313,7 +346,6 @@ class RunParallel(DataParallel):
             self.accelerator = _accelerator(mixed_precision)
         self.mixed_precision_source = mixed_precision_source
         self.set_threads(threads, self.local_processes)
-        self.claims: "RunClaims | None" = None
 
     @property
     def is_main(self) -> bool:
@@ -323,27 +355,19 @@ class RunParallel(DataParallel):
     def computes_reference(self) -> bool:
         return self.is_main  # alone: the processes do not compute together
 
-    def start_launch(self, folder: SuiteFolder) -> str:
+    def start_launch(self, folder: SuiteFolder, log: Callable[[str], None] = lambda text: None) -> str:
         from harness.scheduling import RunClaims
 
         launch = _write_launch(folder, self.name, self.world_size) if self.is_main else None
         if self.world_size > 1:
             launch = _exchange_through_launcher_store("harness/launch", launch)
             _check_sees_launch(folder, launch, self.rank)
-        self.claims = RunClaims(folder, launch, self.rank)
+        self.claims = RunClaims(folder, launch, self.rank, log)
         return launch
 
     def assign(self, runs: list["RunSpec"], folder: SuiteFolder, costs: dict[str, float]) -> Iterator["RunSpec"]:
         assert self.claims is not None, "start_launch first"
         yield from self.claims.claim_each(runs, costs)
-
-    def run_finished(self, run: "RunSpec", status: str) -> None:
-        if self.claims is not None:
-            self.claims.release(status)
-
-    def report_progress(self, steps_done: int, total_steps: int, detail: str) -> None:
-        if self.claims is not None:
-            self.claims.progress(steps_done, total_steps, detail)
 
     def others(self) -> list["Claim"]:
         return self.claims.launch_claims() if self.claims is not None else []

@@ -22,14 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator
 
 from harness.datasets import DATASETS
 from harness.errors import SuiteError
 from harness.claims import Claim
 from harness.evaluation.config import EvaluationConfig
 from harness.models import MODELS
-from harness.models.options import ModelOptions
+from harness.models.options import ModelOptions, late_option, resolved
 
 MixedPrecision = Literal["auto", "no", "fp16", "bf16"]
 AutoPrecision = Callable[[], tuple[str, str]]  # () -> (precision, why): what "auto" means on this device
@@ -69,11 +69,17 @@ class SuiteInfo(BaseModel):
 class TrainingConfig(BaseModel):
     """Keys every run takes, whatever its model family."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
     epochs: PositiveInt = 1
     batch_size: PositiveInt = Field(default=64, description="global batch, split across processes")
     train_subset: PositiveInt | None = Field(default=None, description="train on the first N training images only")
+    divergence_factor: PositiveFloat | None = late_option(
+        1000.0, "stop a run as diverged when a loss's magnitude exceeds this multiple of its first step's "
+        "(at least 1); null: only non-finite losses or weights stop it", gt=1.0)
+
+    def resolved(self) -> dict[str, Any]:
+        return resolved(self)
 
 
 TRAINING_KEYS = set(TrainingConfig.model_fields)
@@ -107,7 +113,7 @@ class RunSpec:
             "model": self.model,
             "seed": self.seed,
             "mixed_precision": self.mixed_precision,
-            "training": self.training.model_dump(),
+            "training": self.training.resolved(),
             "model_options": self.model_config.resolved(),
         }
 

@@ -7,6 +7,7 @@ training split on the device, loop over epochs of steps, record each epoch, save
 """
 
 import math
+import signal
 import time
 import traceback
 from collections.abc import Callable
@@ -15,14 +16,16 @@ from dataclasses import dataclass
 import torch
 from accelerate.utils import set_seed
 
+from harness.checkpoint import EpochState, Position, capture, restore
 from harness.datasets import Dataset
 from harness.models import build_model
 from harness.models.base import GenerativeModel
 from harness.progress import TrainingProgress
 from harness.provenance import git_commit, library_versions
 from harness.sharding import ShardedBatches
-from harness.store import (STATUS_COMPLETED, STATUS_DIVERGED, STATUS_FAILED, STATUS_RUNNING, RunConfig, RunFolder,
-                           RunRecord, now)
+from harness.stops import STOPS, StopRequests, Stopped
+from harness.store import (STATUS_COMPLETED, STATUS_DIVERGED, STATUS_FAILED, STATUS_INTERRUPTED, STATUS_RUNNING,
+                           ResultsFileError, RunConfig, RunFolder, RunRecord, now)
 from harness.strategy import Strategy
 from harness.suite import RunSpec
 
@@ -32,7 +35,12 @@ UPDATE_EVERY_STEPS = 25  # progress and divergence checks (each needs a host syn
 
 
 class Diverged(Exception):
-    """A loss became NaN or infinite."""
+    """A loss or a weight stopped being a number, or a loss exploded; says where and what was last finite."""
+
+    def __init__(self, why: str, epoch: int, step: int, last_finite: dict[str, float] | None) -> None:
+        self.epoch, self.step, self.last_finite = epoch + 1, step + 1, last_finite
+        super().__init__(f"{why} at epoch {epoch + 1}, step {step + 1}"
+                         + (f"; last finite losses {_loss_text(last_finite)}" if last_finite else ""))
 
 
 @dataclass
@@ -45,36 +53,53 @@ class EpochStats:
 
 
 def train_run(spec: RunSpec, suite_name: str, dataset: Dataset, strategy: Strategy, run: RunFolder,
-              progress: TrainingProgress) -> RunRecord:
-    """Train `spec` to completion (or failure) and return its run record."""
+              progress: TrainingProgress, stops: StopRequests = STOPS) -> RunRecord:
+    """Train `spec` to completion (or failure) and return its run record.
+
+    A complete checkpoint of the same configuration in `run` is resumed, not retrained; a
+    signal stops training cleanly with a checkpoint (harness/stops.py) and raises `Stopped`.
+    """
     record = RunRecord(
         id=spec.id, name=spec.name, suite=suite_name, config_hash=spec.config_hash, status=STATUS_RUNNING,
         started_at=now(), epochs=spec.training.epochs, **strategy.describe(),
         versions=library_versions(), git_commit=git_commit(),
     )
+    checkpoint = _readable_checkpoint(spec, run, strategy, progress)
+    strategy.wait()  # every process has read the checkpoint before the folder changes
     if strategy.writes_results:
-        run.start_fresh()  # nothing stale from an earlier attempt may mix in
-        run.write_config(RunConfig(id=spec.id, name=spec.name, suite=suite_name, config_hash=spec.config_hash,
-                                   matrix=spec.matrix, **spec.resolved_config()))
+        if checkpoint is None:
+            run.start_fresh()  # nothing stale from an earlier attempt may mix in
+            run.write_config(RunConfig(id=spec.id, name=spec.name, suite=suite_name, config_hash=spec.config_hash,
+                                       matrix=spec.matrix, **spec.resolved_config()))
+        else:
+            _carry_over(run, record)
         run.write_record(record)
     strategy.wait()
 
     started = time.perf_counter()
     try:
-        model = _train(spec, dataset, strategy, run, progress, record)
+        with stops.deferred():
+            model = _train(spec, dataset, strategy, run, progress, record, checkpoint, stops)
         record.status = STATUS_COMPLETED
         if strategy.writes_results:
             run.write_weights(model.state_dict())
             generator = torch.Generator().manual_seed(SAMPLE_GRID_SEED)
             run.write_samples(model.sample(SAMPLE_GRID_SIZE**2, generator=generator), rows=SAMPLE_GRID_SIZE)
     except Diverged as err:
-        record.status = STATUS_DIVERGED
-        record.error = str(err)
+        record.status, record.error = STATUS_DIVERGED, str(err)
+        record.stopped_at, record.last_finite_losses = {"epoch": err.epoch, "step": err.step}, err.last_finite
+    except Stopped as err:
+        record.status = STATUS_INTERRUPTED
+        where = record.stopped_at or {"epoch": record.epochs_completed + 1, "step": 0}
+        record.error = (f"{err} at epoch {where['epoch']}, step {where['step']}; rerun the same command to resume "
+                        "from its checkpoint")
+        _finish_record(record, started, strategy, run)
+        raise
     except (Exception, KeyboardInterrupt) as err:
         record.status = STATUS_FAILED
         record.error = f"{type(err).__name__}: {err}" if not isinstance(err, KeyboardInterrupt) else "interrupted"
         if strategy.writes_results:
-            run.write_error_log(traceback.format_exc())
+            _write_quietly(lambda: run.write_error_log(traceback.format_exc()))
         if isinstance(err, KeyboardInterrupt) or strategy.failure_stops_everyone:
             # An interrupt means stop everything, and processes that train together cannot go on alone;
             # any other failure is this run's alone: recorded, and the suite goes on.
@@ -87,6 +112,40 @@ def train_run(spec: RunSpec, suite_name: str, dataset: Dataset, strategy: Strate
     return record
 
 
+def _readable_checkpoint(spec: RunSpec, run: RunFolder, strategy: Strategy,
+                         progress: TrainingProgress) -> tuple[dict, Position] | None:
+    """The run's last checkpoint if every process can read it and it is of this configuration."""
+    try:
+        found = run.read_checkpoint()
+        if found is not None and found[1].get("config_hash") != spec.config_hash:
+            found = None  # from another configuration (an edited suite): start over
+    except ResultsFileError as err:
+        progress.print(f"{spec.id}: {err}")
+        found = None
+    if strategy.any_process(found is None):
+        return None
+    assert found is not None
+    return found[0], Position.from_json(found[1])
+
+
+def _carry_over(run: RunFolder, record: RunRecord) -> None:
+    """A resumed run keeps its first start and the list of its earlier resumes."""
+    try:
+        previous = run.read_record()
+    except ResultsFileError:
+        return
+    record.started_at = previous.started_at or record.started_at
+    record.resumed = previous.resumed
+
+
+def _write_quietly(write: Callable[[], None]) -> None:
+    """A diagnostic write that must not hide the error being recorded (e.g. on a full disk)."""
+    try:
+        write()
+    except OSError:
+        pass
+
+
 def _finish_record(record: RunRecord, started: float, strategy: Strategy, run: RunFolder) -> None:
     record.finished_at = now()
     record.total_seconds = round(time.perf_counter() - started, 3)
@@ -95,12 +154,18 @@ def _finish_record(record: RunRecord, started: float, strategy: Strategy, run: R
 
 
 def _train(spec: RunSpec, dataset: Dataset, strategy: Strategy, run: RunFolder, progress: TrainingProgress,
-           record: RunRecord) -> GenerativeModel:
+           record: RunRecord, checkpoint: tuple[dict, Position] | None, stops: StopRequests) -> GenerativeModel:
     set_seed(spec.seed)  # identical initial weights on every process and every rerun
     model = build_model(spec.model, spec.model_config, dataset.spec.image_shape)
     counts = model.parameter_counts()
     record.parameters = {**counts, "total": sum(counts.values())}
     strategy.prepare(model)
+    position, epoch_state = Position(spec.config_hash), None
+    if checkpoint is not None:
+        state, position = checkpoint
+        epoch_state = restore(model, strategy, state)
+        record.resumed = [*record.resumed, {"at": now(), "epoch": position.epoch + 1, "step": position.step}]
+        record.forward_dtypes = position.forward_dtypes
 
     images = dataset.train_images
     if spec.training.train_subset is not None:
@@ -108,47 +173,76 @@ def _train(spec: RunSpec, dataset: Dataset, strategy: Strategy, run: RunFolder, 
     # The whole split lives on the training device as uint8 (N, C, H, W); batches are index slices.
     train_images = images.to(strategy.device)
     batches = strategy.batches(len(train_images), spec.training.batch_size, spec.seed)
+    if strategy.writes_results:
+        run.write_history(position.history)  # rows written after the checkpoint are replayed
+    _record_position(record, position, batches.steps_per_epoch, batches.global_batch)
 
     epochs = spec.training.epochs
-    progress.start_run(spec.id, epochs * batches.steps_per_epoch)
-    train_seconds = 0.0
-    for epoch in range(epochs):
-        stats = _train_epoch(model, spec, epoch, train_images, batches, strategy, progress, record)
-        train_seconds += stats.seconds
-        _save_checkpoint(strategy, run, epoch, (epoch + 1) * batches.steps_per_epoch)
-        record.epochs_completed = epoch + 1
-        record.steps = (epoch + 1) * batches.steps_per_epoch
-        record.train_seconds = round(train_seconds, 3)
-        record.images_per_second = round(batches.global_batch * batches.steps_per_epoch * (epoch + 1) / train_seconds, 1)
-        record.final_losses = stats.losses
+    progress.start_run(spec.id, epochs * batches.steps_per_epoch, done=position.global_step(batches.steps_per_epoch))
+    guard = DivergenceGuard(spec.training.divergence_factor, position.loss_scale)
+    for epoch in range(position.epoch, epochs):
+        stats = _train_epoch(model, spec, epoch, train_images, batches, strategy, progress, record, run, position,
+                             epoch_state, guard, stops)
+        epoch_state = None
+        position.train_seconds = round(position.train_seconds + stats.seconds, 3)
+        position.history.append({
+            "epoch": epoch + 1,
+            **stats.losses,
+            "images_per_second": round(stats.images_per_second, 1),
+            "epoch_seconds": round(stats.seconds, 3),
+            "train_seconds": position.train_seconds,
+            "images_per_process": stats.images_per_process,
+            "overlapping_images": stats.overlapping_images,
+        })
+        position.epoch, position.step, position.epoch_seconds = epoch + 1, 0, 0.0
+        position.loss_scale, position.forward_dtypes = guard.scale, record.forward_dtypes
+        _save_checkpoint(strategy, run, model, position, None)
+        _record_position(record, position, batches.steps_per_epoch, batches.global_batch)
         if strategy.writes_results:
-            run.append_history({
-                "epoch": epoch + 1,
-                **stats.losses,
-                "images_per_second": round(stats.images_per_second, 1),
-                "epoch_seconds": round(stats.seconds, 3),
-                "train_seconds": round(train_seconds, 3),
-                "images_per_process": stats.images_per_process,
-                "overlapping_images": stats.overlapping_images,
-            })
+            run.write_history(position.history)
             run.write_record(record)
         progress.epoch_done(spec.id, epoch, epochs, stats.losses, stats.images_per_second)
         if stats.overlapping_images:
             raise RuntimeError(f"processes trained on {stats.overlapping_images} shared images in epoch {epoch + 1}")
+        if epoch + 1 < epochs and strategy.any_process(stops.requested):  # stopped at an epoch's end
+            record.stopped_at = {"epoch": epoch + 1, "step": batches.steps_per_epoch}
+            raise Stopped(stops.signum or signal.SIGTERM, f"in run {spec.id}")
     record.replicas_identical = strategy.replicas_identical(model)
     return model
 
 
+def _record_position(record: RunRecord, position: Position, steps_per_epoch: int, global_batch: int) -> None:
+    record.epochs_completed = position.epoch
+    record.steps = position.epoch * steps_per_epoch
+    record.train_seconds = position.train_seconds
+    if position.train_seconds > 0:
+        record.images_per_second = round(global_batch * steps_per_epoch * position.epoch / position.train_seconds, 1)
+    if position.history:
+        record.final_losses = {k: v for k, v in position.history[-1].items() if k not in _HISTORY_BOOKKEEPING}
+
+
+_HISTORY_BOOKKEEPING = {"epoch", "images_per_second", "epoch_seconds", "train_seconds", "images_per_process",
+                        "overlapping_images"}
+
+
 def _train_epoch(model: GenerativeModel, spec: RunSpec, epoch: int, train_images: torch.Tensor,
-                 batches: ShardedBatches, strategy: Strategy, progress: TrainingProgress,
-                 record: RunRecord) -> EpochStats:
+                 batches: ShardedBatches, strategy: Strategy, progress: TrainingProgress, record: RunRecord,
+                 run: RunFolder, position: Position, epoch_state: EpochState | None, guard: "DivergenceGuard",
+                 stops: StopRequests) -> EpochStats:
     indices = batches.epoch_indices(epoch).to(strategy.device)
     noise = strategy.noise(spec.seed, epoch, batches.global_batch)
     sums: dict[str, torch.Tensor] = {}
+    first_step = 0
+    if epoch_state is not None:  # resuming in the middle of this epoch
+        sums, first_step = epoch_state.loss_sums, position.step
+        noise.generator.set_state(epoch_state.noise_state)
     steps_before = epoch * batches.steps_per_epoch
-    remove_hooks = _observe_forward_dtypes(model, record) if epoch == 0 else None
-    started = time.perf_counter()
-    for step in range(batches.steps_per_epoch):
+    remove_hooks = _observe_forward_dtypes(model, record) if epoch == 0 and first_step == 0 else None
+    # Several processes that train together must stop at the same step: they agree every few
+    # steps (a collective call); a process alone looks at its flag after every step.
+    check_stop_every = UPDATE_EVERY_STEPS if strategy.failure_stops_everyone else 1
+    started = time.perf_counter() - position.epoch_seconds
+    for step in range(first_step, batches.steps_per_epoch):
         x = train_images[indices[step]].float().div_(255)
         losses = model.train_step(x, noise, strategy.backward)
         if remove_hooks is not None:  # the hooks saw the first step
@@ -156,22 +250,35 @@ def _train_epoch(model: GenerativeModel, spec: RunSpec, epoch: int, train_images
             remove_hooks = None
         for name, value in losses.items():
             sums[name] = sums[name] + value if name in sums else value.clone()
+        if guard.scale is None:  # the run's first step: what "exploded" is measured against
+            first = strategy.mean(torch.stack([value.float() for value in losses.values()]))
+            guard.calibrate(dict(zip(losses, first.tolist())))
         if (step + 1) % UPDATE_EVERY_STEPS == 0:
             current = {name: value.item() for name, value in losses.items()}
-            _check_finite(current, epoch, step)
+            if not strategy.failure_stops_everyone:  # processes that train together judge the epoch's mean
+                guard.check(current, epoch, step)
             elapsed = time.perf_counter() - started
             progress.update(steps_before + step + 1, epoch, spec.training.epochs, current,
-                            (step + 1) * batches.global_batch / elapsed)
+                            (step + 1 - first_step) * batches.global_batch / max(elapsed - position.epoch_seconds, 1e-9))
+        if (step + 1) % check_stop_every == 0 and step + 1 < batches.steps_per_epoch \
+                and strategy.any_process(stops.requested):
+            position.step, position.epoch_seconds = step + 1, time.perf_counter() - started
+            position.loss_scale, position.forward_dtypes = guard.scale, record.forward_dtypes
+            record.stopped_at = {"epoch": epoch + 1, "step": step + 1}
+            _save_checkpoint(strategy, run, model, position, EpochState(sums, noise.generator.get_state()))
+            raise Stopped(stops.signum or signal.SIGTERM, f"in run {spec.id}")
     seconds = time.perf_counter() - started
 
     # Mean losses over the epoch and over processes.
     names = list(sums)
     stacked = torch.stack([sums[n].float() for n in names]) / batches.steps_per_epoch
     epoch_losses = dict(zip(names, strategy.mean(stacked).tolist()))
-    _check_finite(epoch_losses, epoch, batches.steps_per_epoch - 1)
+    guard.check(epoch_losses, epoch, batches.steps_per_epoch - 1)
+    guard.check_weights(model, epoch, batches.steps_per_epoch - 1)
     # Verify the strategy really split the data: every process's indices, compared.
     per_process, overlap = strategy.check_split(indices)
-    images_per_second = batches.global_batch * batches.steps_per_epoch / seconds
+    images_per_second = batches.global_batch * (batches.steps_per_epoch - first_step) / max(
+        seconds - position.epoch_seconds, 1e-9)
     return EpochStats(epoch_losses, images_per_second, seconds, per_process, overlap)
 
 
@@ -201,19 +308,50 @@ def _observe_forward_dtypes(model: GenerativeModel, record: RunRecord) -> Callab
     return remove
 
 
-def _check_finite(losses: dict[str, float], epoch: int, step: int) -> None:
-    bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
-    if bad:
-        raise Diverged(f"loss became non-finite at epoch {epoch + 1}, step {step + 1}: {bad}")
+class DivergenceGuard:
+    """Stops a run whose losses or weights are no longer numbers, or whose losses exploded.
+
+    A loss explodes when its magnitude exceeds `factor` times its magnitude at the run's first
+    step (at least 1, so a loss that starts near 0 may still grow to `factor`). The first step
+    is measured before any update, so even a learning rate that blows up within a few steps
+    is caught. The scale is saved in checkpoints, so a resumed run judges by the same bound.
+    """
+
+    def __init__(self, factor: float | None, scale: dict[str, float] | None) -> None:
+        self.factor = factor
+        self.scale = scale
+        self.last_finite: dict[str, float] | None = None
+
+    def calibrate(self, losses: dict[str, float]) -> None:
+        self.check(losses, 0, 0)
+        self.scale = {name: max(abs(value), 1.0) for name, value in losses.items()}
+
+    def check(self, losses: dict[str, float], epoch: int, step: int) -> None:
+        bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
+        if bad:
+            raise Diverged(f"loss became non-finite ({_loss_text(bad)})", epoch, step, self.last_finite)
+        if self.factor is not None and self.scale is not None:
+            exploded = {k: v for k, v in losses.items() if abs(v) > self.factor * self.scale.get(k, 1.0)}
+            if exploded:
+                bound = ", ".join(f"{k} bound {self.factor * self.scale.get(k, 1.0):.4g}" for k in exploded)
+                raise Diverged(f"loss exploded ({_loss_text(exploded)}; {bound}: divergence_factor "
+                               f"{self.factor:g} x its first-step magnitude)", epoch, step, self.last_finite)
+        self.last_finite = dict(losses)
+
+    def check_weights(self, model: GenerativeModel, epoch: int, step: int) -> None:
+        for name in model.networks:
+            if not all(bool(torch.isfinite(p).all()) for p in model.net(name).parameters()):
+                raise Diverged(f"weights of the {name} became non-finite", epoch, step, self.last_finite)
 
 
-def _save_checkpoint(strategy: Strategy, run: RunFolder, epoch: int, step: int) -> None:
-    """Complete end-of-epoch state (models, optimizers, RNG states, epoch), swapped in atomically."""
-    if strategy.writes_results:
-        run.clear_checkpoint_staging()
+def _loss_text(losses: dict[str, float] | None) -> str:
+    return ", ".join(f"{k} {v:.4g}" for k, v in (losses or {}).items())
+
+
+def _save_checkpoint(strategy: Strategy, run: RunFolder, model: GenerativeModel, position: Position,
+                     epoch_state: EpochState | None) -> None:
+    """A complete checkpoint (harness/checkpoint.py), written by the writing process, swapped in atomically."""
     strategy.wait()
-    strategy.save_checkpoint(run.checkpoint_staging)
-    strategy.wait()
     if strategy.writes_results:
-        run.commit_checkpoint(epochs_completed=epoch + 1, global_step=step)
+        run.write_checkpoint(capture(model, strategy, epoch_state), position.to_json())
     strategy.wait()

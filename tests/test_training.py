@@ -41,24 +41,48 @@ def test_every_run_leaves_its_files(tiny_results):
 
 
 def test_weights_and_checkpoint_are_complete(tiny_results, mnist):
-    from accelerate import Accelerator
+    from harness.checkpoint import Position, restore
+    from harness.strategy import DataParallel
 
-    spec = next(r for r in load_suite(TINY).runs if r.model == "mlp_gan")
+    spec = next(r for r in load_suite(TINY, auto_precision=auto_precision).runs if r.model == "mlp_gan")
     run_dir = tiny_results / spec.id
     weights = load_file(run_dir / "weights.safetensors")
     assert set(weights) == set(build_model(spec.model, spec.model_config, mnist.spec.image_shape).state_dict())
 
-    checkpoint = run_dir / "checkpoint"
-    assert json.loads((checkpoint / "trainer_state.json").read_text()) == {"epochs_completed": 2, "global_step": 64}
+    state, position = RunFolder(tiny_results, spec.id).read_checkpoint()
+    position = Position.from_json(position)
+    assert (position.epoch, position.step, position.config_hash) == (2, 0, spec.config_hash)
+    assert [row["epoch"] for row in position.history] == [1, 2]
     # Restoring the checkpoint into a fresh model and optimizers gives the final weights.
     model = build_model(spec.model, spec.model_config, mnist.spec.image_shape)
-    accelerator = Accelerator()
-    prepared = accelerator.prepare(*model.networks.values(), *model.optimizers.values())
-    accelerator.load_state(str(checkpoint))
+    strategy = DataParallel("no", "test")
+    strategy.prepare(model)
+    assert restore(model, strategy, state) is None  # an epoch boundary: no epoch in progress
     restored = model.state_dict()
     assert all(torch.equal(restored[k], weights[k]) for k in weights)
-    assert any(len(opt.state_dict()["state"]) for opt in prepared[2:])  # Adam moments came back too
-    accelerator.free_memory()
+    assert all(len(opt.state_dict()["state"]) for opt in model.optimizers.values())  # Adam moments came back too
+    strategy.end_run()
+
+
+def test_checkpoints_load_without_executing_code(tiny_results, tmp_path):
+    """A pickle that would run code in place of state.pt is refused (weights_only), named, and the run starts over."""
+    import pickle
+    import shutil
+
+    from harness.store import ResultsFileError
+
+    copy = tmp_path / "tiny"
+    shutil.copytree(tiny_results, copy)
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    (copy / "gan-s0" / "checkpoint" / "state.pt").write_bytes(pickle.dumps(Exploit()))
+    with pytest.raises(ResultsFileError, match="state.pt"):
+        RunFolder(copy, "gan-s0").read_checkpoint()
+    assert not marker.exists()
 
 
 def test_same_seed_gives_identical_weights(tiny_results, tmp_path):

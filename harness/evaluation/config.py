@@ -14,7 +14,7 @@ def _all_metrics() -> list[str]:
 class EvaluationConfig(BaseModel):
     """Defaults are the full-study sizes; quick suites shrink them."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
     enabled: bool = True
     metrics: list[str] = Field(default_factory=_all_metrics, min_length=1,

@@ -21,21 +21,25 @@ ActivationName = Literal["relu", "leaky_relu", "elu", "gelu", "silu", "tanh"]
 Betas = Annotated[list[Annotated[float, Field(ge=0, lt=1)]], Field(min_length=2, max_length=2)]
 
 
+def resolved(options: BaseModel) -> dict[str, Any]:
+    """Options as saved with a run and hashed into its identity.
+
+    Options added after runs were published (`late_option`) are left out while they are at
+    their default, so a run trained before the option existed keeps its configuration hash
+    (and a rerun of its suite still finds it complete).
+    """
+    late_defaults = {name for name, field in type(options).model_fields.items()
+                     if (field.json_schema_extra or {}).get("late") and getattr(options, name) == field.default}
+    return options.model_dump(exclude=late_defaults)
+
+
 class ModelOptions(BaseModel):
     """Base of every model's options: unknown keys and wrong types are errors, never coerced."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
     def resolved(self) -> dict[str, Any]:
-        """The options as saved with a run and hashed into its identity.
-
-        Options added after runs were published (`late_option`) are left out while they are at
-        their default, so a run trained before the option existed keeps its configuration hash
-        (and a rerun of its suite still finds it complete).
-        """
-        late_defaults = {name for name, field in type(self).model_fields.items()
-                         if (field.json_schema_extra or {}).get("late") and getattr(self, name) == field.default}
-        return self.model_dump(exclude=late_defaults)
+        return resolved(self)
 
     def build_model(self, networks: "dict[str, nn.Module]", image_shape: ImageShape) -> "GenerativeModel":
         raise NotImplementedError(f"{type(self).__name__} must subclass GANOptions or VAEOptions")
