@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from harness.columns import CONFIDENCE, NOT_APPLICABLE, column
-from harness.store import STATUS_COMPLETED, ResultsFileError, SuiteFolder
+from harness.store import STATUS_COMPLETED, STATUS_UNREADABLE, ResultsFileError, SuiteFolder
 from harness.suite import configuration_of
 
 # Columns that say which run a row is; every other column of a runs table is a result.
@@ -26,23 +26,25 @@ _ROW_IDENTITY = {"id", "name", "suite", "model", "seed", "config_hash", "feature
 def load_runs(suite: SuiteFolder) -> pd.DataFrame:
     """Every run folder of `suite` as one row (a run without metrics keeps empty metric cells).
 
-    Every metric column a run's metrics row holds is kept, declared or not. A run whose record or
-    metrics row cannot be read shows status "unreadable" with the file named in `error`.
+    Every metric column a run's metrics row holds is kept, declared or not. A run whose
+    configuration, record or metrics row cannot be read shows status "unreadable" with the
+    file named in `error`, and carries no numbers; the other runs are read as usual.
     """
     rows: list[dict[str, Any]] = []
     for run in suite.runs():
-        config = run.read_config()
-        status, error, record = "unknown", None, None
         try:
-            record = run.read_record() if run.has_record() else None
-            status, error = (record.status, record.error) if record else ("unknown", None)
+            config = run.read_config()
         except ResultsFileError as err:
-            status, error = "unreadable", str(err)
-        metrics: dict[str, Any] = {}
+            rows.append({"id": run.id, "configuration": configuration_of(run.id), "name": None, "model": None,
+                         "seed": None, "status": STATUS_UNREADABLE, "error": str(err)})
+            continue
+        status, error, record, metrics = STATUS_UNREADABLE, None, None, {}
         try:
+            record = run.read_record()
+            status, error = record.status, record.error
             metrics = run.read_metrics_row().values if run.is_evaluated() else {}
         except ResultsFileError as err:
-            status, error = "unreadable", str(err)
+            status, error, metrics = STATUS_UNREADABLE, str(err), {}
         rows.append({
             "id": config.id,
             "configuration": configuration_of(config.id),
@@ -62,6 +64,12 @@ def load_runs(suite: SuiteFolder) -> pd.DataFrame:
     if not rows:
         raise ResultsFileError(suite.dir, "no run folders here", "run the suite first")
     return pd.DataFrame(rows)
+
+
+def unreadable_runs(runs: pd.DataFrame) -> list[str]:
+    """'run id: file: problem' for every run whose files could not be read."""
+    bad = runs[runs["status"] == STATUS_UNREADABLE]
+    return [f"{row['id']}: {row['error']}" for _, row in bad.iterrows()]
 
 
 def result_columns(runs: pd.DataFrame) -> list[str]:

@@ -5,6 +5,7 @@ the figures made at evaluation) and writes one PNG atomically. Images may have 1
 training curves show whatever losses a family reports.
 """
 
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -15,10 +16,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
-from PIL import Image  # noqa: E402
 
 from harness.columns import INTERVAL_KIND, NOT_APPLICABLE, column  # noqa: E402
-from harness.store import STATUS_COMPLETED, SuiteFolder, atomic_write  # noqa: E402
+from harness.store import STATUS_COMPLETED, ResultsFileError, SuiteFolder, atomic_write  # noqa: E402
 
 PALETTE = "colorblind"
 sns.set_theme(context="notebook", style="whitegrid", palette=PALETTE)
@@ -66,12 +66,18 @@ def metric_chart(runs: pd.DataFrame, agg: pd.DataFrame, metric: str, path: Path)
 _NOT_LOSSES = {"epoch", "images_per_second", "epoch_seconds", "train_seconds", "images_per_process", "overlapping_images"}
 
 
-def training_curves(suite: SuiteFolder, runs: pd.DataFrame, path: Path) -> Path | None:
+def training_curves(suite: SuiteFolder, runs: pd.DataFrame, path: Path,
+                    unreadable: Callable[[str], None]) -> Path | None:
     """Per-epoch losses of every run, one panel per loss name any family reported, configurations in
-    colour, seeds averaged with a band."""
+    colour, seeds averaged with a band. A history that cannot be read is reported and left out."""
     frames = []
     for _, run in runs.iterrows():
-        for row in suite.run(run["id"]).read_history():
+        try:
+            history = suite.run(run["id"]).read_history()
+        except ResultsFileError as err:
+            unreadable(str(err))
+            continue
+        for row in history:
             for loss, value in row.items():
                 if loss not in _NOT_LOSSES and isinstance(value, (int, float)):
                     frames.append({"configuration": run["configuration"], "seed": run["seed"], "epoch": row["epoch"],
@@ -136,16 +142,20 @@ def image_panels(rows: list[tuple[str, np.ndarray]], path: Path, title: str, col
     return _save(fig, path)
 
 
-def sample_grids(suite: SuiteFolder, runs: pd.DataFrame, path: Path) -> Path | None:
-    """Each configuration's 8x8 sample grid (first completed seed), same latent batch for all."""
+def sample_grids(suite: SuiteFolder, runs: pd.DataFrame, path: Path,
+                 unreadable: Callable[[str], None]) -> Path | None:
+    """Each configuration's 8x8 sample grid (first completed seed with a readable grid), same latent batch for all."""
     panels = []
     for configuration, group in runs.groupby("configuration", sort=False):
-        done = group[group["status"] == STATUS_COMPLETED].sort_values("seed")
-        if done.empty or not suite.run(done["id"].iloc[0]).samples_png.exists():
-            continue
-        with Image.open(suite.run(done["id"].iloc[0]).samples_png) as image:
-            pixels = np.asarray(image.convert("L" if image.mode in ("L", "LA", "I", "1") else "RGB"))
-        panels.append((f"{configuration} (seed {done['seed'].iloc[0]})", pixels))
+        for run_id, seed in group[group["status"] == STATUS_COMPLETED].sort_values("seed")[["id", "seed"]].values:
+            try:
+                pixels = suite.run(run_id).read_samples()
+            except ResultsFileError as err:
+                unreadable(str(err))
+                continue
+            if pixels is not None:
+                panels.append((f"{configuration} (seed {seed})", pixels))
+                break
     if not panels:
         return None
     return image_panels(panels, path, "samples from the same fixed latent batch", columns=min(4, len(panels)))

@@ -27,6 +27,19 @@ def _is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def _count(minimum: int):
+    """An argparse type: an integer >= `minimum`, refused with a one-line message otherwise."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if not minimum <= value < 2**31:
+            raise argparse.ArgumentTypeError(f"expected a number from {minimum} to {2**31 - 1}, got {value}")
+        return value
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="harness",
@@ -58,16 +71,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--strategy", choices=["run_parallel", "data_parallel"],
                      help="how the processes of `accelerate launch` share the suite: whole runs per process "
                      "(run_parallel, the default) or every run split over all processes (data_parallel)")
-    run.add_argument("--threads", type=int, metavar="N", help="CPU threads per process (default: cores / processes)")
+    run.add_argument("--threads", type=_count(1), metavar="N", help="CPU threads per process (default: cores / processes)")
     cluster = run.add_argument_group("cluster (submitit; pip install -e \".[cluster]\")")
     cluster.add_argument("--executor", choices=["slurm", "local"],
                          help="submit the pending runs as a job array, one `harness run --only RUN` per task, instead "
                          "of training here (local: the same tasks as subprocesses of this machine)")
     cluster.add_argument("--partition", help="Slurm partition")
-    cluster.add_argument("--gpus-per-run", type=int, default=0, metavar="N", help="GPUs per task (default 0)")
-    cluster.add_argument("--cpus-per-run", type=int, default=2, metavar="N", help="CPU cores per task (default 2)")
-    cluster.add_argument("--time", type=int, default=240, metavar="MINUTES", help="time limit per task (default 240)")
-    cluster.add_argument("--max-parallel", type=int, metavar="N", help="at most N tasks at once (Slurm array throttle)")
+    cluster.add_argument("--gpus-per-run", type=_count(0), default=0, metavar="N", help="GPUs per task (default 0)")
+    cluster.add_argument("--cpus-per-run", type=_count(1), default=2, metavar="N", help="CPU cores per task (default 2)")
+    cluster.add_argument("--time", type=_count(1), default=240, metavar="MINUTES", help="time limit per task (default 240)")
+    cluster.add_argument("--max-parallel", type=_count(1), metavar="N", help="at most N tasks at once (Slurm array throttle)")
     cluster.add_argument("--wait", action="store_true", help="wait for the jobs and print the leaderboard (always for local)")
     run.set_defaults(handler=cmd_run)
 
@@ -95,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("results_dir", type=Path, metavar="RESULTS_DIR")
     evaluate.add_argument("--only", nargs="+", metavar="NAME", help="evaluate only runs whose name or id matches (globs allowed)")
     evaluate.add_argument("--data-dir", type=Path, help="dataset root (as for `run`)")
-    evaluate.add_argument("--num-samples", type=int, help="generated samples and test images for FID/KID/PR")
+    evaluate.add_argument("--num-samples", type=_count(1), help="generated samples and test images for FID/KID/PR")
     evaluate.add_argument("--metrics", nargs="+", metavar="METRIC", help="metrics to compute (default: the suite's)")
     evaluate.set_defaults(handler=cmd_evaluate)
 
@@ -117,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Charts, sample figures, the leaderboard and the suite's claims for RESULTS_DIR.")
     report.add_argument("results_dir", type=Path, metavar="RESULTS_DIR")
     report.add_argument("--data-dir", type=Path, help="accepted for older scripts; the report reads only RESULTS_DIR")
+    report.add_argument("--output", type=Path, metavar="DIR",
+                        help="write the report, leaderboard and charts into DIR instead of RESULTS_DIR "
+                        "(e.g. when RESULTS_DIR is read-only or shared)")
     report.set_defaults(handler=cmd_report)
 
     evaluator = commands.add_parser("evaluator", help="train the pinned evaluator network (maintainers)",
@@ -128,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
         "To pin it, put the file in harness/assets/ and its sha256 in harness/evaluation/evaluator.py.")
     train_evaluator.add_argument("--dataset", required=True)
     train_evaluator.add_argument("--data-dir", type=Path)
-    train_evaluator.add_argument("--epochs", type=int, default=4)
+    train_evaluator.add_argument("--epochs", type=_count(1), default=4)
     train_evaluator.add_argument("--kind", choices=["classifier", "autoencoder"], default="classifier",
                                  help="classifier (features + classes) or autoencoder (the second feature space)")
     train_evaluator.add_argument("--output", type=Path, help="default: ./evaluator-<dataset>-v1.safetensors "
@@ -285,11 +301,14 @@ def print_leaderboard(board: pipeline.Leaderboard, fmt: str = "table") -> None:
             console.print(f"[yellow]not comparable:[/] {note}")
     else:
         print(board.export(fmt))
+    for problem in board.unreadable:
+        Console(stderr=True, highlight=False).print(f"[red]unreadable:[/] {escape(problem)}", soft_wrap=True)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     console = Console(stderr=True, highlight=False)
-    path = pipeline.write_report(args.results_dir, log=lambda line: console.print(f"  {line}"))
+    path = pipeline.write_report(args.results_dir, log=lambda line: console.print(f"  {escape(line)}"),
+                                 output=args.output)
     console.print(f"report: {path} (and {path.with_suffix('.md')}, charts in {path.parent / 'charts'}/)")
     return 0
 

@@ -21,7 +21,7 @@ from rich.console import Console
 
 from harness.errors import HarnessError, SuiteError
 from harness.store import (STATUS_COMPLETED, STATUS_FAILED, STATUS_INTERRUPTED, STATUS_RUNNING, STATUS_SKIPPED,
-                           ResultsFileError, RunFolder, RunRecord, SuiteFolder)
+                           STATUS_UNREADABLE, ResultsFileError, RunFolder, RunRecord, SuiteFolder)
 from harness.suite import RunSpec, Suite, load_suite
 
 if TYPE_CHECKING:
@@ -355,13 +355,22 @@ class _Evaluation:
         self.reference_done = True
 
     def evaluate(self, spec: RunSpec, outcome: RunOutcome, progress: "TrainingProgress") -> None:
-        from harness.evaluation.runner import evaluate_run
-
         self.reference()
-        outcome.metrics, outcome.failed_metrics = evaluate_run(self.folder.run(spec.id), self._session())
-        if outcome.failed_metrics:
-            outcome.status = "evaluation failed"
+        _score(outcome, self._session())
         progress.evaluated(outcome)
+
+
+def _score(outcome: RunOutcome, session: "EvaluationSession") -> None:
+    """Evaluate one run into its outcome; a run whose files cannot be read is marked, and the others go on."""
+    from harness.evaluation.runner import evaluate_run
+
+    try:
+        outcome.metrics, outcome.failed_metrics = evaluate_run(outcome.folder, session)
+    except ResultsFileError as err:
+        outcome.status, outcome.failed_metrics = STATUS_UNREADABLE, ["all: " + str(err)]
+        return
+    if outcome.failed_metrics:
+        outcome.status = "evaluation failed"
 
 
 # -- clusters and status ----------------------------------------------------------------------
@@ -402,9 +411,11 @@ def status(results_dir: str | Path) -> tuple[Suite, list[RunState]]:
     for spec in suite.runs:
         run, claim = folder.run(spec.id), folder.read_claim(spec.id)
         try:
+            if not run.has_record() and run.dir.is_dir() and any(run.dir.iterdir()):
+                run.read_record()  # files but no record: name what is missing
             record = run.read_record() if run.has_record() else None
         except ResultsFileError as err:
-            states.append(RunState(spec.id, "unreadable", str(err)))
+            states.append(RunState(spec.id, "unreadable", f"{err}; rerun the suite to retrain it"))
             continue
         if claim is not None and claim.status == STATUS_RUNNING:
             if process_alive(claim):
@@ -470,7 +481,7 @@ def evaluate_results(results_dir: str | Path, *, data_dir: str | Path | None = N
         raise HarnessError(f"{folder.dir}: no completed runs to evaluate", exit_code=2)
 
     from harness.datasets import load_dataset
-    from harness.evaluation.runner import evaluate_reference, evaluate_run
+    from harness.evaluation.runner import evaluate_reference
     from harness.evaluation.session import EvaluationSession
     from harness.strategy import DataParallel
 
@@ -479,9 +490,8 @@ def evaluate_results(results_dir: str | Path, *, data_dir: str | Path | None = N
     reference = evaluate_reference(folder, session)
     outcomes = []
     for spec, record in finished:
-        row, failed = evaluate_run(folder.run(spec.id), session)
-        outcome = RunOutcome(spec, folder.run(spec.id), record, "evaluation failed" if failed else STATUS_COMPLETED,
-                             row, failed)
+        outcome = RunOutcome(spec, folder.run(spec.id), record, STATUS_COMPLETED)
+        _score(outcome, session)
         outcomes.append(outcome)
         if on_run and strategy.writes_results:
             on_run(outcome)
@@ -504,6 +514,7 @@ class Leaderboard:
     table: "pd.DataFrame"  # one row per configuration: mean, std, CI and n per metric
     metrics: list[str]
     notes: list[str] = field(default_factory=list)  # what makes some numbers not comparable
+    unreadable: list[str] = field(default_factory=list)  # runs whose files could not be read, and why
 
     def export(self, fmt: str) -> str:
         from harness.leaderboard import export
@@ -518,7 +529,7 @@ class Leaderboard:
 
 def leaderboard(results_dir: str | Path, metrics: list[str] | None = None, sort: str | None = None) -> Leaderboard:
     """The suite's configurations aggregated over seeds, best first by `sort` (default: FID when present)."""
-    from harness.aggregate import aggregate, result_columns
+    from harness.aggregate import aggregate, result_columns, unreadable_runs
     from harness.columns import all_columns, leaderboard_columns
     from harness.leaderboard import comparability_notes, sort_frame
 
@@ -533,11 +544,13 @@ def leaderboard(results_dir: str | Path, metrics: list[str] | None = None, sort:
     sort = sort or ("fid" if "fid" in chosen else None)
     table = sort_frame(table, sort if sort in table else None)
     return Leaderboard(f"{Path(results_dir).name}: {len(runs)} runs, {len(table)} configurations", table, chosen,
-                       comparability_notes(runs))
+                       comparability_notes(runs), unreadable_runs(runs))
 
 
-def write_report(results_dir: str | Path, log: Callable[[str], None] = print) -> Path:
-    """report.md, a self-contained report.html and charts/*.png from the results store alone."""
+def write_report(results_dir: str | Path, log: Callable[[str], None] = print, output: str | Path | None = None) -> Path:
+    """report.md, a self-contained report.html and charts/*.png from the results store alone,
+    written into the results folder or `output`."""
     from harness.report import build_report
 
-    return build_report(SuiteFolder(Path(results_dir)).require(), log=log)
+    return build_report(SuiteFolder(Path(results_dir)).require(), log=log,
+                        output=Path(output) if output is not None else None)

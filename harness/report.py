@@ -5,6 +5,7 @@ embedded, no external file, readable on a phone)."""
 import base64
 import html
 import platform
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from harness import charts
-from harness.aggregate import aggregate, load_runs
+from harness.aggregate import aggregate, load_runs, unreadable_runs
 from harness.claims import MIN_SEEDS, judge_all
 from harness.columns import INTERVAL_KIND, chart_columns, column, leaderboard_columns
 from harness.images import image_grid
@@ -21,15 +22,26 @@ from harness.store import STATUS_COMPLETED, ResultsFileError, SuiteFolder, write
 from harness.suite import load_suite
 
 
-def build_report(suite_folder: SuiteFolder, log=print) -> Path:
-    """Write report.md, report.html and charts/*.png into the suite's folder; return the HTML path.
+def build_report(suite_folder: SuiteFolder, log=print, output: Path | None = None) -> Path:
+    """Write report.md, report.html and charts/*.png into the suite's folder (or `output`); return
+    the HTML path.
 
-    Everything comes from the results store: no weights and no dataset are needed.
+    Everything comes from the results store: no weights and no dataset are needed, and with
+    `output` elsewhere nothing is written into the results folder (it may be read-only).
     """
+    out = SuiteFolder(output) if output is not None else suite_folder
     suite = load_suite(suite_folder.suite_toml)
     runs = load_runs(suite_folder)
     agg = sort_frame(aggregate(runs), "fid" if "fid" in runs else None)
     figures: list[tuple[str, str, Path]] = []  # (section, caption, path)
+    unreadable = unreadable_runs(runs)  # files that could not be read: named in the log and the report
+
+    def skip(problem: str) -> None:
+        unreadable.append(problem)
+        log(f"unreadable, left out: {problem}")
+
+    for problem in unreadable:
+        log(f"unreadable, left out: {problem}")
 
     def add(section: str, caption: str, path: Path | None) -> None:
         if path is not None:
@@ -38,32 +50,34 @@ def build_report(suite_folder: SuiteFolder, log=print) -> Path:
 
     for metric in chart_columns():
         add("Metrics", f"{column(metric).title}: every seed and the mean with its interval",
-            charts.metric_chart(runs, agg, metric, suite_folder.chart(f"metric_{metric}")))
+            charts.metric_chart(runs, agg, metric, out.chart(f"metric_{metric}")))
     add("Training", "losses per epoch (line: mean over seeds, band: range)",
-        charts.training_curves(suite_folder, runs, suite_folder.chart("training_curves")))
+        charts.training_curves(suite_folder, runs, out.chart("training_curves"), skip))
     add("Cost", "FID against training time and parameters, one point per run",
-        charts.quality_against_cost(runs, suite_folder.chart("quality_vs_cost")))
+        charts.quality_against_cost(runs, out.chart("quality_vs_cost")))
     add("Samples", "8x8 samples of each configuration from the same latent batch",
-        charts.sample_grids(suite_folder, runs, suite_folder.chart("samples")))
-    for section, caption, path in _model_figures(suite, suite_folder, runs):
+        charts.sample_grids(suite_folder, runs, out.chart("samples"), skip))
+    for section, caption, path in _model_figures(suite, suite_folder, out, runs, skip):
         add(section, caption, path)
 
-    context = _context(suite, suite_folder, runs)
+    context = _context(suite, suite_folder, runs, skip)
+    context["unreadable"] = unreadable
     claims = judge_all(suite.claims, runs)
     metrics = [m for m in leaderboard_columns() if m in agg]
     leaderboard_md = export(agg, metrics, "md")
-    markdown = _markdown(context, leaderboard_md, claims, figures, suite_folder.dir)
-    write_text(suite_folder.report_md, markdown)
-    write_text(suite_folder.leaderboard_md, leaderboard_md + "\n")
-    write_text(suite_folder.leaderboard_csv, export(agg, metrics, "csv"))
-    write_text(suite_folder.report_html, _html(context, agg, metrics, claims, figures))
-    return suite_folder.report_html
+    markdown = _markdown(context, leaderboard_md, claims, figures, out.dir)
+    write_text(out.report_md, markdown)
+    write_text(out.leaderboard_md, leaderboard_md + "\n")
+    write_text(out.leaderboard_csv, export(agg, metrics, "csv"))
+    write_text(out.report_html, _html(context, agg, metrics, claims, figures))
+    return out.report_html
 
 
 # -- what was run --------------------------------------------------------------------------
 
 
-def _context(suite: Any, suite_folder: SuiteFolder, runs: pd.DataFrame) -> dict[str, Any]:
+def _context(suite: Any, suite_folder: SuiteFolder, runs: pd.DataFrame,
+             skip: Callable[[str], None]) -> dict[str, Any]:
     records = []
     evaluation_seconds = 0.0
     for run_id in runs["id"]:
@@ -76,13 +90,17 @@ def _context(suite: Any, suite_folder: SuiteFolder, runs: pd.DataFrame) -> dict[
         except ResultsFileError:
             continue  # shown as "unreadable" in the runs table already
     first = records[0] if records else None
-    reference = suite_folder.read_reference()
+    try:
+        reference = suite_folder.read_reference()
+    except ResultsFileError as err:
+        skip(f"{err} (the real-data floor is left out)")
+        reference = None
     return {
         "suite": suite.info.name,
         "description": suite.info.description,
         "dataset": suite.info.dataset,
         "seeds": ", ".join(map(str, suite.info.seeds)),
-        "seeds_present": ", ".join(map(str, sorted(runs["seed"].unique()))),
+        "seeds_present": ", ".join(str(int(seed)) for seed in sorted(runs["seed"].dropna().unique())),
         "runs": f"{len(runs)} runs, {len(runs.groupby('configuration'))} configurations; "
                 + ", ".join(f"{s}: {n}" for s, n in runs["status"].value_counts().items()),
         "hardware": (f"{first.device} x {first.num_processes} process(es) ({first.distributed_type}), "
@@ -123,13 +141,18 @@ def _measured(suite: Any, runs: pd.DataFrame) -> str:
 # -- figures made at evaluation --------------------------------------------------------------
 
 
-def _model_figures(suite: Any, suite_folder: SuiteFolder, runs: pd.DataFrame) -> list[tuple[str, str, Path]]:
+def _model_figures(suite: Any, suite_folder: SuiteFolder, out: SuiteFolder, runs: pd.DataFrame,
+                   skip: Callable[[str], None]) -> list[tuple[str, str, Path]]:
     """Reconstructions, interpolations and class histograms of the first evaluated seed of each configuration."""
     completed = runs[runs["status"] == STATUS_COMPLETED].sort_values("seed")
     models = []  # (label, figures)
     for configuration, group in completed.groupby("configuration", sort=False):
         for run_id, seed in zip(group["id"], group["seed"]):
-            stored = suite_folder.run(run_id).read_figures()
+            try:
+                stored = suite_folder.run(run_id).read_figures()
+            except ResultsFileError as err:
+                skip(str(err))
+                continue
             if stored is not None:
                 models.append((f"{configuration} (seed {seed})", stored))
                 break
@@ -145,19 +168,19 @@ def _model_figures(suite: Any, suite_folder: SuiteFolder, runs: pd.DataFrame) ->
         figures.append(("Reconstruction", f"the first {len(originals)} test images and each model's reconstruction "
                         f"(decoded encoder mean; GAN: latent inversion, {c.inversion_steps} Adam steps x "
                         f"{c.inversion_restarts} restarts)",
-                        charts.image_panels(panels, suite_folder.chart("reconstructions"), "reconstructions")))
+                        charts.image_panels(panels, out.chart("reconstructions"), "reconstructions")))
     interpolations = [(label, image_grid(stored["interpolations"], rows=4))
                       for label, stored in models if "interpolations" in stored]
     if interpolations:
         figures.append(("Latent space", "straight lines between 4 pairs of prior latents, decoded",
-                        charts.image_panels(interpolations, suite_folder.chart("interpolations"),
+                        charts.image_panels(interpolations, out.chart("interpolations"),
                                             "latent interpolations", columns=min(2, len(interpolations)))))
     histograms = {label: stored["class_share"].numpy() for label, stored in models if "class_share" in stored}
     if histograms:
         reference = next(stored["reference_class_share"].numpy() for _, stored in models if "class_share" in stored)
         figures.append(("Mode coverage", f"evaluator's predicted classes of {c.num_samples} samples per model",
                         charts.class_histograms(histograms, np.asarray(reference),
-                                                suite_folder.chart("class_histograms"))))
+                                                out.chart("class_histograms"))))
     return figures
 
 
@@ -199,6 +222,7 @@ def _markdown(context: dict[str, Any], leaderboard: str, claims: list[dict[str, 
     lines += ["", "## Leaderboard", "", f"mean ± {INTERVAL_KIND}; ↓ lower / ↑ higher is better; n/a: does not apply.",
               "", leaderboard, ""]
     lines += [f"**Not comparable:** {note}\n" for note in context["notes"]]
+    lines += [f"**Unreadable, left out:** {problem}\n" for problem in context["unreadable"]]
     if context["reference"]:
         floor = context["reference"]
         lines += ["Real-data floor (training images scored as if they were samples; a perfect model's score): "
@@ -255,6 +279,7 @@ def _html(context: dict[str, Any], agg: pd.DataFrame, metrics: list[str], claims
         parts.append("<tr>" + "".join(cells) + "</tr>")
     parts.append("</table></div>")
     parts += [f"<p class='note'><b>Not comparable:</b> {e(note)}</p>" for note in context["notes"]]
+    parts += [f"<p class='note'><b>Unreadable, left out:</b> {e(problem)}</p>" for problem in context["unreadable"]]
     if context["reference"]:
         floor = _floor_text(context["reference"])
         parts.append(f"<p class='note'>Real-data floor (training images scored as samples): {e(floor)}</p>")

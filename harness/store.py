@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from harness.errors import HarnessError
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
 _UMASK = os.umask(0)
@@ -327,8 +328,12 @@ class RunFolder:
     def read_history(self) -> list[dict[str, Any]]:
         if not self.history_file.exists():
             return []
+        try:
+            text = self.history_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise ResultsFileError(self.history_file, f"not readable text ({err})", "the file is corrupt") from None
         rows = []
-        for number, line in enumerate(self.history_file.read_text(encoding="utf-8").splitlines(), start=1):
+        for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
             try:
@@ -354,6 +359,20 @@ class RunFolder:
         from harness.images import save_grid
 
         save_grid(images, self.samples_png, rows=rows)
+
+    def read_samples(self) -> "np.ndarray | None":
+        """The sample grid's pixels (H, W) or (H, W, 3), None when the run has none."""
+        import numpy as np
+        from PIL import Image
+
+        if not self.samples_png.exists():
+            return None
+        try:
+            with Image.open(self.samples_png) as image:
+                return np.asarray(image.convert("L" if image.mode in ("L", "LA", "I", "1") else "RGB"))
+        except (OSError, SyntaxError, ValueError) as err:  # PIL's UnidentifiedImageError is an OSError
+            raise ResultsFileError(self.samples_png, f"not a readable PNG ({err})",
+                                   "retrain the run with `harness run --rerun NAME`") from None
 
     def write_evaluation(self, report: dict[str, Any], row: MetricsRow,
                          feature_stats: dict[str, "torch.Tensor"] | None,
@@ -456,10 +475,14 @@ class SuiteFolder:
         return self.dir / ".staging" / f"{run_id}.replaced"
 
     def runs(self) -> Iterator[RunFolder]:
-        """Every run folder (a folder with a config.json), sorted by id."""
+        """Every run folder, sorted by id: each folder but the suite's own (reference, charts, claims,
+        jobs) and hidden ones (staging). A folder with no readable config.json is still listed, so
+        readers show it as unreadable instead of silently dropping it."""
         if not self.dir.is_dir():
             return iter(())
-        return iter([RunFolder(self.dir, p.name) for p in sorted(self.dir.iterdir()) if (p / "config.json").is_file()])
+        own = {self.reference_dir.name, self.charts.name, self.claims_dir.name, self.jobs_dir.name}
+        return iter([RunFolder(self.dir, p.name) for p in sorted(self.dir.iterdir())
+                     if p.is_dir() and p.name not in own and not p.name.startswith(".")])
 
     # launches and claims (run_parallel)
     def write_launch(self, launch: dict[str, Any]) -> None:

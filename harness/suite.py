@@ -20,7 +20,7 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator
 
@@ -34,22 +34,37 @@ from harness.models.options import ModelOptions, late_option, resolved
 MixedPrecision = Literal["auto", "no", "fp16", "bf16"]
 AutoPrecision = Callable[[], tuple[str, str]]  # () -> (precision, why): what "auto" means on this device
 StrategyName = Literal["run_parallel", "data_parallel"]
-_SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+_SAFE_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]*"  # matched whole (re.fullmatch): no trailing newline slips through
+_NAME_RULE = "letters, digits, '_', '.', '-', starting with a letter or digit"
+MAX_NAME_LENGTH = 100  # suite and run names; a run id adds matrix values and the seed
+MAX_RUN_ID_LENGTH = 200  # folder names: most filesystems allow 255 bytes
+MAX_FILE_BYTES = 1_000_000  # a suite file is a page of TOML, not a data file
+MAX_NESTING = 8  # tables and lists inside each other
+DEFAULT_MAX_RUNS = 1000  # expanded runs per suite unless [suite] max_runs says otherwise
+SEED_LIMIT = 2**32  # seeds feed numpy and torch generators: unsigned 32-bit
+INT_LIMIT = 2**63  # every integer must fit a signed 64-bit integer
 
 
 class SuiteInfo(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    name: str = Field(pattern=_SAFE_NAME, description="results go to <results>/<name>/")
+    name: str = Field(description="results go to <results>/<name>/")
     description: str = ""
     dataset: str
-    seeds: list[int] = Field(min_length=1)
+    seeds: list[Annotated[int, Field(ge=0, lt=SEED_LIMIT)]] = Field(min_length=1)
+    max_runs: PositiveInt = Field(default=DEFAULT_MAX_RUNS,
+                                  description="refuse suites that expand to more runs than this (a typo in a matrix)")
     mixed_precision: MixedPrecision | None = Field(
         default=None, description="auto (default: bf16/fp16 only where the device computes it natively) | no | fp16 | "
         "bf16; when absent, `accelerate launch --mixed_precision` decides, else auto")
     strategy: StrategyName | None = Field(
         default=None, description="run_parallel (default): whole runs per process | data_parallel: every run split over all processes")
     threads: PositiveInt | None = Field(default=None, description="CPU threads per process (default: cores / processes)")
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        return _check_name(value)
 
     @field_validator("dataset")
     @classmethod
@@ -85,6 +100,20 @@ class TrainingConfig(BaseModel):
 TRAINING_KEYS = set(TrainingConfig.model_fields)
 _RUN_KEYS = {"name", "model", "matrix"}
 _TOP_LEVEL = {"suite", "defaults", "matrix", "run", "evaluation", "claim"}
+
+
+def _name_problem(value: str) -> str | None:
+    if not re.fullmatch(_SAFE_NAME, value):
+        return f"expected {_NAME_RULE} (got {value!r})"
+    if len(value) > MAX_NAME_LENGTH:
+        return f"expected at most {MAX_NAME_LENGTH} characters (got {len(value)})"
+    return None
+
+
+def _check_name(value: str) -> str:
+    if (why := _name_problem(value)) is not None:
+        raise ValueError(why)
+    return value
 
 
 def configuration_of(run_id: str) -> str:
@@ -181,15 +210,21 @@ def load_suite(path: str | Path, mixed_precision: str | None = None, launcher_mi
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SuiteError(str(path), ["file not found"]) from None
+        if not path.is_file():
+            raise SuiteError(str(path), ["file not found" if not path.exists() else "not a regular file; pass a .toml suite"])
+        with path.open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise SuiteError(str(path), [f"larger than {MAX_FILE_BYTES:,} bytes; a suite file is a short TOML file"])
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise SuiteError(str(path), [f"cannot read the file: {err}"]) from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise SuiteError(str(path), [f"TOML syntax error: {err}"]) from None
+    except RecursionError:
+        raise SuiteError(str(path), [f"tables or lists nested too deeply (at most {MAX_NESTING} levels)"]) from None
     return _Expander(path, raw, mixed_precision, launcher_mixed_precision, auto_precision).expand()
 
 
@@ -204,6 +239,7 @@ class _Expander:
         self.launcher_mixed_precision = launcher
         self.auto_precision = auto_precision
         self.problems: list[str] = []
+        self.expanded = 0  # runs expanded so far (checked against [suite] max_runs)
         self.precision: tuple[str, str] = ("no", "default")
 
     def problem(self, key_path: str, message: str) -> None:
@@ -213,6 +249,9 @@ class _Expander:
         for key in self.raw:
             if key not in _TOP_LEVEL:
                 self.problem(key, _unknown_key_message(key, _TOP_LEVEL, " (top-level table)"))
+        self._check_values(self.raw, "", 0)
+        if self.problems:  # values no model can hold: nothing else is worth checking
+            raise SuiteError(str(self.path), self.problems)
         info = self._suite_info()
         if info is not None:
             self.precision = resolve_mixed_precision(self.mixed_precision_override, info.mixed_precision,
@@ -221,6 +260,9 @@ class _Expander:
         suite_matrix = self._matrix(self.raw.get("matrix", {}), "matrix")
         runs = self._runs(info, defaults_training, defaults_by_model, suite_matrix)
         evaluation = self._evaluation()
+        if info is not None and evaluation is not None:
+            self._check_sizes(info, runs, evaluation)
+        self._check_distinct(runs)
         claims = self._claims(runs)
         if self.problems:
             raise SuiteError(str(self.path), self.problems)
@@ -234,17 +276,64 @@ class _Expander:
             self.problem("claim", "expected [[claim]] tables (text, metric, better, than)")
             return []
         configurations = sorted({run.configuration for run in runs})
+        # Runs are expanded only from a problem-free file: with other problems, which configurations
+        # exist is unknown, and a claim naming one is not wrong for that.
+        runs_known = bool(runs) and not self.problems
         claims = []
         for index, table in enumerate(tables):
             claim = self._validate(Claim, table, f"claim[{index}]")
             if claim is None:
                 continue
+            if claim.better == claim.than:
+                self.problem(f"claim[{index}]", f"better and than are both {claim.better!r}; compare two configurations")
             for key in ("better", "than"):
-                if runs and getattr(claim, key) not in configurations:
+                if runs_known and getattr(claim, key) not in configurations:
                     self.problem(f"claim[{index}].{key}", f"unknown configuration {getattr(claim, key)!r}; "
                                  f"configurations: {', '.join(configurations)}")
             claims.append(claim)
         return claims
+
+    # -- whole-file checks -----------------------------------------------------------------
+
+    def _check_values(self, value: Any, key_path: str, depth: int) -> None:
+        """Integers beyond 64 bits and nesting beyond MAX_NESTING, wherever they are."""
+        if depth > MAX_NESTING:
+            self.problem(key_path, f"nested more than {MAX_NESTING} levels deep")
+            return
+        if isinstance(value, dict):
+            for key, item in value.items():
+                self._check_values(item, f"{key_path}.{key}" if key_path else str(key), depth + 1)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                self._check_values(item, f"{key_path}[{index}]", depth + 1)
+        elif isinstance(value, int) and not isinstance(value, bool) and not -INT_LIMIT <= value < INT_LIMIT:
+            self.problem(key_path, f"integer {value} does not fit in 64 bits")
+
+    def _check_sizes(self, info: SuiteInfo, runs: list[RunSpec], evaluation: EvaluationConfig) -> None:
+        """What the dataset's splits allow, checked before anything trains."""
+        sizes = DATASETS.get(info.dataset).split_sizes
+        train, test = sizes["train"], sizes["test"]
+        for run in runs:
+            if run.training.train_subset is not None and run.training.train_subset > train:
+                self.problem(f"run {run.id}: train_subset", f"{run.training.train_subset} is more than the "
+                             f"{train:,} training images of {info.dataset}")
+            available = min(run.training.train_subset or train, train)
+            if run.training.batch_size > available:
+                self.problem(f"run {run.id}: batch_size", f"{run.training.batch_size} is larger than the "
+                             f"{available:,} training images it trains on")
+        for key in ("num_samples", "reconstruction_images", "likelihood_images", "ais_images"):
+            value = getattr(evaluation, key, None)
+            if value is not None and value > test:
+                self.problem(f"evaluation.{key}", f"{value:,} is more than the {test:,} test images of {info.dataset}")
+
+    def _check_distinct(self, runs: list[RunSpec]) -> None:
+        """Two runs with one configuration hash would train the same thing twice (e.g. lr = [1, 1.0])."""
+        seen: dict[str, str] = {}
+        for run in runs:
+            if run.config_hash in seen:
+                self.problem("run", f"{seen[run.config_hash]} and {run.id} have the same configuration "
+                             f"(after resolving values such as 1 and 1.0); remove one")
+            seen.setdefault(run.config_hash, run.id)
 
     # -- tables -------------------------------------------------------------------------
 
@@ -314,8 +403,11 @@ class _Expander:
         for index, table in enumerate(tables):
             where = f"run[{index}]"
             name, model = table.get("name"), table.get("model")
-            if not isinstance(name, str) or not re.match(_SAFE_NAME, name):
-                self.problem(f"{where}.name", "expected a name of letters, digits, '_', '.', '-' (e.g. \"gan-baseline\")")
+            if not isinstance(name, str):
+                self.problem(f"{where}.name", f"expected a name of {_NAME_RULE} (e.g. \"gan-baseline\")")
+                name = None
+            elif (why := _name_problem(name)) is not None:
+                self.problem(f"{where}.name", why)
                 name = None
             elif name in seen_names:
                 self.problem(f"{where}.name", f"duplicate run name {name!r} (also run[{seen_names[name]}])")
@@ -383,6 +475,14 @@ class _Expander:
                 self.problem(f"{origin}.{key}", "has duplicate values")
         if self.problems or info is None or name is None:
             return []  # runs are only built from a problem-free file
+        count = len(info.seeds)
+        for values in matrix.values():
+            count *= len(values)
+        self.expanded += count
+        if self.expanded > info.max_runs:
+            self.problem(where, f"the suite expands to more than {info.max_runs:,} runs (this [[run]] alone: "
+                         f"{count:,}); shrink the matrix or seeds, or raise [suite] max_runs")
+            return []
 
         runs = []
         keys = list(matrix)
@@ -391,6 +491,13 @@ class _Expander:
             training = TrainingConfig(**{**base_training, **{k: v for k, v in chosen.items() if k in TRAINING_KEYS}})
             model_config = config_class(**{**base_model, **{k: v for k, v in chosen.items() if k in model_keys}})
             stem = "-".join([name, *(f"{k}{_format_value(v)}" for k, v in chosen.items())])
+            if not re.fullmatch(_SAFE_NAME, stem):
+                self.problem(where, f"run id {stem!r} would not be a safe folder name; sweep other values")
+                return []
+            if len(f"{stem}-s{max(info.seeds)}".encode()) > MAX_RUN_ID_LENGTH:
+                self.problem(where, f"run id {stem[:40]}... is longer than {MAX_RUN_ID_LENGTH} characters (folder "
+                             "names are limited); use a shorter name or fewer swept keys")
+                return []
             for seed in info.seeds:
                 runs.append(
                     RunSpec(
