@@ -313,9 +313,12 @@ class RunFolder:
             raise ResultsFileError(folder, "not a checkpoint of this harness", "the run will start over")
         return state, position
 
-    def remove_checkpoint(self) -> None:
-        for folder in (self.checkpoint, self.checkpoint_staging, self.dir / "checkpoint.old"):
-            shutil.rmtree(folder, ignore_errors=True)
+    def remove_partial_files(self) -> None:
+        """What a killed process may leave: a half-written checkpoint and atomic writes' temp files."""
+        shutil.rmtree(self.checkpoint_staging, ignore_errors=True)
+        if self.dir.is_dir():
+            for leftover in self.dir.rglob(".*.tmp"):
+                leftover.unlink(missing_ok=True)
 
     def write_error_log(self, text: str) -> None:
         write_text(self.error_log, text)

@@ -72,6 +72,7 @@ def train_run(spec: RunSpec, suite_name: str, dataset: Dataset, strategy: Strate
             run.write_config(RunConfig(id=spec.id, name=spec.name, suite=suite_name, config_hash=spec.config_hash,
                                        matrix=spec.matrix, **spec.resolved_config()))
         else:
+            run.remove_partial_files()
             _carry_over(run, record)
         run.write_record(record)
     strategy.wait()
@@ -99,6 +100,7 @@ def train_run(spec: RunSpec, suite_name: str, dataset: Dataset, strategy: Strate
         record.status = STATUS_FAILED
         record.error = f"{type(err).__name__}: {err}" if not isinstance(err, KeyboardInterrupt) else "interrupted"
         if strategy.writes_results:
+            _write_quietly(run.remove_partial_files)
             _write_quietly(lambda: run.write_error_log(traceback.format_exc()))
         if isinstance(err, KeyboardInterrupt) or strategy.failure_stops_everyone:
             # An interrupt means stop everything, and processes that train together cannot go on alone;
