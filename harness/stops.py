@@ -17,8 +17,12 @@ from types import FrameType
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-class Stopped(Exception):
-    """The launch was asked to stop by `signum`; `where` says what was going on."""
+class Stopped(BaseException):
+    """The launch was asked to stop by `signum`; `where` says what was going on.
+
+    A BaseException, like KeyboardInterrupt: code that records one failing metric or run and
+    goes on (`except Exception`) must not swallow a request to stop everything.
+    """
 
     def __init__(self, signum: int, where: str = "") -> None:
         super().__init__(signum, where)

@@ -15,6 +15,7 @@
     <results>/<suite>/<run id>/checkpoint/        last complete end-of-epoch training state
     <results>/<suite>/<run id>/metrics.json       every metric: values, settings, wall time (or n/a + why)
     <results>/<suite>/<run id>/metrics_row.json   one flat row per run, what aggregation reads (MetricsRow)
+    <results>/<suite>/<run id>/metrics.partial.json  the metrics an interrupted evaluation finished
     <results>/<suite>/<run id>/feature_stats.safetensors  mean and covariance of the samples' features
     <results>/<suite>/<run id>/figures.safetensors  what the report draws: reconstructions, interpolations,
                                                   class histogram (made once, at evaluation)
@@ -243,6 +244,7 @@ class RunFolder:
         self.error_log = self.dir / "error.log"
         self.metrics_file = self.dir / "metrics.json"
         self.metrics_row_file = self.dir / "metrics_row.json"
+        self.partial_metrics_file = self.dir / "metrics.partial.json"
         self.feature_stats_file = self.dir / "feature_stats.safetensors"
         self.figures_file = self.dir / "figures.safetensors"
 
@@ -386,6 +388,19 @@ class RunFolder:
             _write_tensors(self.figures_file, figures)
         write_json(self.metrics_file, report)
         row.write(self.metrics_row_file)
+        self.partial_metrics_file.unlink(missing_ok=True)
+
+    def write_partial_evaluation(self, partial: dict[str, Any]) -> None:
+        """The metrics finished so far, so an interrupted evaluation does not compute them again."""
+        write_json(self.partial_metrics_file, partial)
+
+    def read_partial_evaluation(self) -> dict[str, Any] | None:
+        """What an interrupted evaluation finished, None when there is nothing usable."""
+        try:
+            partial = read_json(self.partial_metrics_file)
+        except ResultsFileError:
+            return None  # missing or corrupt: recompute, nothing is lost
+        return partial if isinstance(partial, dict) else None
 
     def is_evaluated(self) -> bool:
         return self.metrics_row_file.exists()

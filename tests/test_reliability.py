@@ -255,3 +255,40 @@ def test_a_complete_suite_reruns_without_writing_anything(tiny_results, tmp_path
     report = run_cli("report", str(results / "tiny"), "--output", str(tmp_path / "report"))
     assert report.returncode == 0 and (tmp_path / "report" / "report.html").exists()
     assert {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in results.rglob("*")} == before
+
+
+def test_an_interrupted_evaluation_resumes_per_metric(tiny_results, tmp_path):
+    """SIGTERM during a slow metric (AIS with many temperatures): the metrics finished before it are
+    reused by the next `evaluate`, and the numbers equal those of one uninterrupted evaluation."""
+    import shutil
+
+    def copy(name: str) -> Path:
+        folder = tmp_path / name / "tiny"
+        shutil.copytree(tiny_results, folder)
+        suite = (folder / "suite.toml").read_text().replace("ais_steps = 10", "ais_steps = 1000")
+        (folder / "suite.toml").write_text(suite)
+        return folder
+
+    whole, interrupted = copy("whole"), copy("interrupted")
+    assert run_cli("evaluate", str(whole), "--only", "vae").returncode == 0
+    env = {**os.environ, "HARNESS_DATA_DIR": str(_data_dir())}
+    process = subprocess.Popen([sys.executable, "-m", "harness", "evaluate", str(interrupted), "--only", "vae"],
+                               cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    partial_file = interrupted / "vae-s0" / "metrics.partial.json"
+    assert wait_for(lambda: partial_file.exists() and "likelihood" in partial_file.read_text(), process)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143 and "Traceback" not in stderr, stderr
+    finished = json.loads(partial_file.read_text())["metrics"]
+    assert "ais" not in finished
+
+    assert run_cli("evaluate", str(interrupted), "--only", "vae").returncode == 0
+    report = json.loads((interrupted / "vae-s0" / "metrics.json").read_text())["metrics"]
+    for name, entry in finished.items():
+        if name != "sample_quality":  # it leaves feature statistics: always recomputed
+            assert report[name]["seconds"] == entry["report"]["seconds"]  # reused, not recomputed
+    assert not partial_file.exists()
+    resumed, expected = (json.loads((folder / "vae-s0" / "metrics_row.json").read_text()) for folder in
+                         (interrupted, whole))
+    assert {k: v for k, v in resumed.items() if not k.endswith("seconds")} == {
+        k: v for k, v in expected.items() if not k.endswith("seconds")}

@@ -35,7 +35,11 @@ def load_trained_model(run: RunFolder, spec: DatasetSpec, device: torch.device) 
 
 
 def evaluate_run(run: RunFolder, session: EvaluationSession) -> tuple[MetricsRow, list[str]]:
-    """Score one trained run with every configured metric; return its flat row and the failed metrics."""
+    """Score one trained run with every configured metric; return its flat row and the failed metrics.
+
+    After each metric the finished ones are saved (metrics.partial.json); an evaluation that was
+    interrupted reuses them if nothing that determines them changed (weights, settings, evaluators).
+    """
     model, config = load_trained_model(run, session.dataset.spec, session.device)
     session.start_run()
     started = time.perf_counter()
@@ -45,8 +49,16 @@ def evaluate_run(run: RunFolder, session: EvaluationSession) -> tuple[MetricsRow
         "id": config.id, "name": config.name, "suite": config.suite, "model": config.model,
         "seed": config.seed, "config_hash": config.config_hash, **config.matrix,
     }
+    key = _evaluation_key(run, session)
+    partial = run.read_partial_evaluation()
+    done = partial["metrics"] if partial and partial.get("key") == key and isinstance(partial.get("metrics"), dict) else {}
+    session.strategy.wait()  # every process has read it before the writer adds to it
     for name in session.config.metrics:
         metric = METRICS.get(name)()
+        if name in done and not metric.saves_artifacts:
+            report[name], values = done[name]["report"], done[name]["row"]
+            row.update(values)
+            continue
         reason = metric.missing_capability(model)
         if reason is not None:
             report[name] = {"status": NOT_APPLICABLE, "reason": reason}
@@ -66,6 +78,9 @@ def evaluate_run(run: RunFolder, session: EvaluationSession) -> tuple[MetricsRow
                         **({"details": details} if (details := session.run.artifacts.get("details", {}).get(name)) else {})}
         row.update(values)
         row[f"{name}_seconds"] = seconds
+        done[name] = {"report": report[name], "row": {**values, f"{name}_seconds": seconds}}
+        if session.strategy.writes_results:
+            run.write_partial_evaluation({"key": key, "metrics": done})
     figures = model_figures(model, session)
     row.update(session.evaluator_info)
     row["evaluation_seconds"] = round(time.perf_counter() - started, 3)
@@ -78,6 +93,17 @@ def evaluate_run(run: RunFolder, session: EvaluationSession) -> tuple[MetricsRow
         )
     session.strategy.wait()
     return metrics_row, failed
+
+
+def _evaluation_key(run: RunFolder, session: EvaluationSession) -> str:
+    """What determines a run's metric values: its weights, the evaluation settings, the evaluators."""
+    import hashlib
+    import json
+
+    weights = run.weights_file.stat()
+    identity = {"weights": [weights.st_size, weights.st_mtime_ns], "config": session.config.model_dump(mode="json"),
+                "evaluators": session.evaluator_info}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def evaluate_reference(suite: SuiteFolder, session: EvaluationSession) -> ReferenceRecord | None:

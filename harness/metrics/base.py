@@ -23,6 +23,9 @@ class Metric(ABC):
     columns: ClassVar[tuple[Column, ...]]
     sample_based: ClassVar[bool] = False  # reads only session.samples/sample_features/sample_logits
     needs_evaluator: ClassVar[bool] = False  # uses the dataset's pinned evaluator network
+    # Leaves tensors for the run's files (session.run.artifacts) besides its values: an interrupted
+    # evaluation recomputes it instead of reusing its values from metrics.partial.json.
+    saves_artifacts: ClassVar[bool] = False
 
     @classmethod
     def column_names(cls) -> list[str]:

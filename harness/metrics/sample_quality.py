@@ -108,6 +108,7 @@ class SampleQuality(Metric):
     columns = _columns()
     sample_based = True
     needs_evaluator = True
+    saves_artifacts = True  # the samples' feature statistics
 
     def settings(self, session) -> dict[str, Any]:
         c = session.config
