@@ -73,7 +73,13 @@ def text_frame(agg: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
 
 
 def _status(row: pd.Series) -> str:
-    return "ok" if row["failed"] == 0 else str(row["statuses"])
+    """'ok', or how many seeds did not complete and why: '1 of 3 diverged', '2 of 3: failed 1, unreadable 1'."""
+    if row["failed"] == 0:
+        return "ok"
+    kinds = [part.split(": ") for part in str(row["statuses"]).split(", ") if not part.startswith("completed:")]
+    if len(kinds) == 1:
+        return f"{row['failed']} of {row['seeds']} {kinds[0][0]}"
+    return f"{row['failed']} of {row['seeds']}: " + ", ".join(f"{kind} {count}" for kind, count in kinds)
 
 
 def rich_table(agg: pd.DataFrame, metrics: list[str], title: str) -> Table:

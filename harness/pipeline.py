@@ -12,6 +12,7 @@ given. Heavy modules (torch, accelerate) are imported inside the calls that trai
 """
 
 import os
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -483,15 +484,29 @@ def evaluate_results(results_dir: str | Path, *, data_dir: str | Path | None = N
     from harness.datasets import load_dataset
     from harness.evaluation.runner import evaluate_reference
     from harness.evaluation.session import EvaluationSession
+    from harness.scheduling import RunClaims
     from harness.strategy import DataParallel
 
     strategy = DataParallel("no", "evaluation runs in fp32")
     session = EvaluationSession(config, load_dataset(suite.info.dataset, data_dir), strategy)
     reference = evaluate_reference(folder, session)
+    # Each run is locked while it is scored, like training: a run that another process trains
+    # (e.g. a --rerun swapping in new weights) or scores right now is left to it.
+    locks = RunClaims(folder, f"evaluate-{uuid.uuid4().hex[:8]}", 0) if strategy.is_main else None
     outcomes = []
     for spec, record in finished:
         outcome = RunOutcome(spec, folder.run(spec.id), record, STATUS_COMPLETED)
-        _score(outcome, session)
+        if not strategy.any_process(locks is not None and locks.take(spec)):  # the main process decides
+            holder = folder.read_claim(spec.id)
+            outcome.status = STATUS_ELSEWHERE
+            outcome.failed_metrics = [f"skipped: {spec.id} is locked by {holder.host} pid {holder.pid}"
+                                      if holder else f"skipped: {spec.id} is locked by another process"]
+        else:
+            try:
+                _score(outcome, session)
+            finally:
+                if locks is not None:
+                    locks.release(STATUS_COMPLETED)
         outcomes.append(outcome)
         if on_run and strategy.writes_results:
             on_run(outcome)

@@ -100,14 +100,15 @@ class RunClaims:
 
     def claim(self, run: RunSpec, cost: float) -> bool:
         """Hold `run` (the lock on its folder) if no live process holds it and no other launch finished it."""
-        if not self._take(run, cost):
+        if not self.take(run, cost):
             return False
         if self._done_elsewhere(run):
             self.release(STATUS_SKIPPED)
             return False
         return True
 
-    def _take(self, run: RunSpec, cost: float) -> bool:
+    def take(self, run: RunSpec, cost: float = 0.0) -> bool:
+        """Hold the lock on `run` unless a live process holds it (a dead holder's lock is taken over)."""
         claim = Claim(run=run.id, launch=self.launch, process=self.process, host=socket.gethostname(),
                       pid=os.getpid(), process_started=process_started(os.getpid()), claimed_at=now(),
                       heartbeat=time.time(), expected_cost=cost)
@@ -152,7 +153,10 @@ class RunClaims:
 
     def _beat(self) -> None:
         while not self._stop.wait(HEARTBEAT_SECONDS):
-            self._write()
+            try:
+                self._write()
+            except OSError:
+                pass  # a full disk: training reports it; a missed heartbeat only ages the claim
 
     def _write(self) -> None:
         with self._lock:

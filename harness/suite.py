@@ -249,8 +249,9 @@ class _Expander:
         for key in self.raw:
             if key not in _TOP_LEVEL:
                 self.problem(key, _unknown_key_message(key, _TOP_LEVEL, " (top-level table)"))
+        before = len(self.problems)
         self._check_values(self.raw, "", 0)
-        if self.problems:  # values no model can hold: nothing else is worth checking
+        if len(self.problems) > before:  # values no model can hold: nothing else is worth checking
             raise SuiteError(str(self.path), self.problems)
         info = self._suite_info()
         if info is not None:

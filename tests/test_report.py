@@ -74,7 +74,7 @@ def test_leaderboard_text_and_every_export(synthetic):
     console = Console(record=True, width=200)
     console.print(rich_table(agg, ["fid", "elbo"], "synthetic"))
     text = console.export_text()
-    assert "12 ± 5" in text and "32 ± " in text and "1 of 3 failed" in text and "n/a" in text
+    assert "12 ± 5" in text and "32 ± " in text and "1 of 3 diverged" in text and "n/a" in text
     markdown = export(agg, ["fid", "elbo"], "md")
     assert "| gan-a" in markdown and "12 ± 5" in markdown and "FID ↓" in markdown
     csv = pd.read_csv(__import__("io").StringIO(export(agg, ["fid", "elbo"], "csv")))

@@ -23,15 +23,23 @@ from harness.store import MetricsRow, ReferenceRecord, ResultsFileError, RunConf
 
 def load_trained_model(run: RunFolder, spec: DatasetSpec, device: torch.device) -> tuple[GenerativeModel, RunConfig]:
     config = run.read_config()
-    model = build_model(config.model, config.model_options, spec.image_shape)
+    try:
+        model = build_model(config.model, config.model_options, spec.image_shape)
+    except (ValueError, KeyError, TypeError) as err:  # pydantic's ValidationError is a ValueError
+        raise ResultsFileError(run.config_file, f"does not describe a model this harness builds ({_one_line(err)})",
+                               "retrain the run with `harness run --rerun NAME`") from None
     try:
         model.load_state_dict(run.read_weights())
     except RuntimeError as err:
-        raise ResultsFileError(run.weights_file, f"weights do not fit model {config.model!r} ({str(err)[:200]})",
+        raise ResultsFileError(run.weights_file, f"weights do not fit model {config.model!r} ({_one_line(err)})",
                                "retrain the run with `harness run --force`") from None
     for net in model.networks.values():
         net.to(device).eval()
     return model, config
+
+
+def _one_line(err: Exception, limit: int = 200) -> str:
+    return " ".join(str(err).split())[:limit]
 
 
 def evaluate_run(run: RunFolder, session: EvaluationSession) -> tuple[MetricsRow, list[str]]:
