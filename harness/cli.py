@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness import __version__, pipeline
-from harness.errors import HarnessError, SuiteError
+from harness.errors import HarnessError, SuiteError, storage_problem
 from harness.suite import RunSpec, Suite
 
 DEFAULT_RESULTS = "results"
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         return err.exit_code
     except OSError as err:  # full disk, read-only folder, permission denied: name the path, no traceback
         if _is_main_process():
-            _print_error(_storage_message(err))
+            _print_error(storage_problem(err) + "; results written before are untouched")
         return 1
 
 
@@ -184,19 +184,6 @@ def _print_error(text: str) -> None:
     console = Console(stderr=True, highlight=False)
     for line in text.splitlines():
         console.print(f"[bold red]error:[/] {escape(line)}", soft_wrap=True)
-
-
-def _storage_message(err: OSError) -> str:
-    import errno
-
-    where = err.filename or "a results file"
-    fixes = {errno.ENOSPC: "free space on that disk or pass --results DIR on another one",
-             errno.EDQUOT: "free space within your quota or pass --results DIR elsewhere",
-             errno.EROFS: "that filesystem is read-only; pass --results DIR on a writable one",
-             errno.EACCES: "you may not write there; fix its permissions or pass --results DIR",
-             errno.EPERM: "you may not write there; fix its permissions or pass --results DIR"}
-    fix = fixes.get(err.errno or 0, "check the path and the disk")
-    return f"{where}: {err.strerror or err} ({fix}); results written before are untouched"
 
 
 # -- validate / list ------------------------------------------------------------------------

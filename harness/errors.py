@@ -32,3 +32,17 @@ class DataError(HarnessError):
     """A dataset file is missing, corrupt or cannot be fetched (exit code 3)."""
 
     exit_code = 3
+
+
+def storage_problem(err: OSError, where: object = None) -> str:
+    """One line for a failed write or read of results: the path, what went wrong, what to do."""
+    import errno
+
+    path = err.filename or where or "a results file"
+    fixes = {errno.ENOSPC: "free space on that disk or pass --results DIR on another one",
+             errno.EDQUOT: "free space within your quota or pass --results DIR elsewhere",
+             errno.EROFS: "that filesystem is read-only; pass --results DIR on a writable one",
+             errno.EACCES: "you may not write there; fix its permissions or pass --results DIR",
+             errno.EPERM: "you may not write there; fix its permissions or pass --results DIR"}
+    fix = fixes.get(err.errno or 0, "check the path and the disk")
+    return f"{path}: {err.strerror or err} ({fix})"

@@ -425,20 +425,27 @@ def status(results_dir: str | Path) -> tuple[Suite, list[RunState]]:
                                                            f"{claim.detail}".strip()))
             else:
                 states.append(RunState(spec.id, "interrupted", f"its process ({claim.host} pid {claim.pid}) is gone; "
-                                                               "rerun the suite to retrain it"))
+                                                               f"{_how_to_continue(run)}"))
         elif record is not None and record.status == STATUS_COMPLETED:
             evaluated = "evaluated" if run.is_evaluated() else "not evaluated"
             states.append(RunState(spec.id, "done", f"{record.train_seconds or 0:.0f}s training, {evaluated}"))
         elif record is not None and record.status != STATUS_RUNNING:
             states.append(RunState(spec.id, record.status, record.error or ""))
         elif record is not None:
-            states.append(RunState(spec.id, "interrupted", "started but never finished; rerun the suite to retrain it"))
+            states.append(RunState(spec.id, "interrupted", f"started but never finished; {_how_to_continue(run)}"))
         elif spec.id in jobs:
             job = jobs[spec.id]
             states.append(RunState(spec.id, "submitted", f"{job['executor']} job {job['job']} ({job['submitted_at']})"))
         else:
             states.append(RunState(spec.id, "pending"))
     return suite, states
+
+
+def _how_to_continue(run: RunFolder) -> str:
+    position = run.checkpoint_position()
+    if position is None:
+        return "rerun the suite to train it from the start (no checkpoint yet)"
+    return f"rerun the suite to resume it from its checkpoint (epoch {position['epoch'] + 1}, step {position['step']})"
 
 
 # -- evaluate a results folder ----------------------------------------------------------------

@@ -26,6 +26,7 @@ never a traceback from whoever happened to read it first. Torch is imported only
 methods that read or write tensors, so the light commands stay light.
 """
 
+import io
 import json
 import os
 import shutil
@@ -285,7 +286,11 @@ class RunFolder:
         if self.checkpoint_staging.exists():
             shutil.rmtree(self.checkpoint_staging)
         self.checkpoint_staging.mkdir(parents=True)
-        atomic_write(self.checkpoint_staging / "state.pt", lambda tmp: torch.save(state, tmp))
+        # Serialized in memory, then written by Python: torch's own writer reports a full disk as
+        # "RuntimeError: unexpected pos", Python as OSError(ENOSPC) naming the problem.
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        atomic_write(self.checkpoint_staging / "state.pt", lambda tmp: tmp.write_bytes(buffer.getbuffer()))
         write_json(self.checkpoint_staging / "position.json", position)
         previous = self.dir / "checkpoint.old"
         if self.checkpoint.exists():
@@ -314,6 +319,18 @@ class RunFolder:
         if not isinstance(position, dict) or not isinstance(state, dict):
             raise ResultsFileError(folder, "not a checkpoint of this harness", "the run will start over")
         return state, position
+
+    def checkpoint_position(self) -> dict[str, Any] | None:
+        """Where the last complete checkpoint stands ({"epoch", "step", ...}), None without a readable one."""
+        for folder in (self.checkpoint, self.dir / "checkpoint.old"):
+            try:
+                position = read_json(folder / "position.json")
+            except ResultsFileError:
+                continue
+            if isinstance(position, dict) and isinstance(position.get("epoch"), int) and \
+                    isinstance(position.get("step"), int):
+                return position
+        return None
 
     def remove_partial_files(self) -> None:
         """What a killed process may leave: a half-written checkpoint and atomic writes' temp files."""

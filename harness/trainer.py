@@ -18,6 +18,7 @@ from accelerate.utils import set_seed
 
 from harness.checkpoint import EpochState, Position, capture, restore
 from harness.datasets import Dataset
+from harness.errors import storage_problem
 from harness.models import build_model
 from harness.models.base import GenerativeModel
 from harness.progress import TrainingProgress
@@ -98,7 +99,8 @@ def train_run(spec: RunSpec, suite_name: str, dataset: Dataset, strategy: Strate
         raise
     except (Exception, KeyboardInterrupt) as err:
         record.status = STATUS_FAILED
-        record.error = f"{type(err).__name__}: {err}" if not isinstance(err, KeyboardInterrupt) else "interrupted"
+        record.error = (storage_problem(err, run.dir) if isinstance(err, OSError)
+                        else "interrupted" if isinstance(err, KeyboardInterrupt) else f"{type(err).__name__}: {err}")
         if strategy.writes_results:
             _write_quietly(run.remove_partial_files)
             _write_quietly(lambda: run.write_error_log(traceback.format_exc()))

@@ -226,6 +226,49 @@ def test_a_retrain_that_fails_on_a_full_disk_keeps_the_old_results(tiny_results,
     assert not (results / "tiny" / ".staging" / "gan-s0").exists()  # the partial retrain is gone
 
 
+@pytest.fixture
+def small_filesystem(tmp_path):
+    """mount(size_kb) -> a real tmpfs of that size, where this machine lets us mount one."""
+    mount_point = tmp_path / "small"
+    mount_point.mkdir()
+    mounted = []
+
+    def mount(size_kb: int) -> Path:
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(mount_point)],
+                              capture_output=True)
+        if done.returncode != 0:
+            pytest.skip("cannot mount a tmpfs here; test_a_retrain_that_fails_on_a_full_disk simulates ENOSPC")
+        mounted.append(mount_point)
+        return mount_point
+
+    yield mount
+    for point in mounted:
+        subprocess.run(["umount", str(point)], check=True)
+
+
+def test_force_on_a_really_full_disk_keeps_everything(tiny_results, small_filesystem):
+    """The tiny results on a tmpfs with 600 kB to spare: less than one retrained run writes."""
+    import hashlib
+    import shutil
+
+    kept = shutil.ignore_patterns("report.*", "charts", "leaderboard.*")
+    used = sum(p.stat().st_size for p in tiny_results.rglob("*") if p.is_file() and not kept(p.parent, [p.name]))
+    mount_point = small_filesystem(used // 1024 + 600)
+    shutil.copytree(tiny_results, mount_point / "tiny", ignore=kept)
+
+    def digests() -> dict:
+        return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in (mount_point / "tiny").rglob("*")
+                if p.is_file() and "claims" not in p.parts and p.name != "launch.json"}
+
+    before = digests()
+    result = run_cli("run", str(SUITES / "tiny.toml"), "--results", str(mount_point), "--force")
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    said = " ".join(result.stderr.split())  # rich folds long lines
+    assert "No space left on device" in said and "earlier results" in said and ".staging/gan-s0" in said
+    assert digests() == before  # every result exactly as it was
+    assert not list((mount_point / "tiny" / ".staging").iterdir())  # the partial retrains are gone
+
+
 def test_force_replaces_a_run_only_when_the_retrain_completed(tiny_results, tmp_path):
     import shutil
 
