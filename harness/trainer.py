@@ -93,8 +93,8 @@ def train_run(spec: RunSpec, suite_name: str, dataset: Dataset, strategy: Strate
     except Stopped as err:
         record.status = STATUS_INTERRUPTED
         where = record.stopped_at or {"epoch": record.epochs_completed + 1, "step": 0}
-        record.error = (f"{err} at epoch {where['epoch']}, step {where['step']}; rerun the same command to resume "
-                        "from its checkpoint")
+        record.error = (f"stopped by {signal.Signals(err.signum).name} at epoch {where['epoch']}, step "
+                        f"{where['step']}; rerun the same command to resume from its checkpoint")
         _finish_record(record, started, strategy, run)
         raise
     except (Exception, KeyboardInterrupt) as err:
@@ -210,7 +210,7 @@ def _train(spec: RunSpec, dataset: Dataset, strategy: Strategy, run: RunFolder, 
             raise RuntimeError(f"processes trained on {stats.overlapping_images} shared images in epoch {epoch + 1}")
         if epoch + 1 < epochs and strategy.any_process(stops.requested):  # stopped at an epoch's end
             record.stopped_at = {"epoch": epoch + 1, "step": batches.steps_per_epoch}
-            raise Stopped(stops.signum or signal.SIGTERM, f"in run {spec.id}")
+            raise Stopped(stops.signum or signal.SIGTERM, f"in run {spec.id} at the end of epoch {epoch + 1}")
     record.replicas_identical = strategy.replicas_identical(model)
     return model
 
@@ -270,7 +270,7 @@ def _train_epoch(model: GenerativeModel, spec: RunSpec, epoch: int, train_images
             position.loss_scale, position.forward_dtypes = guard.scale, record.forward_dtypes
             record.stopped_at = {"epoch": epoch + 1, "step": step + 1}
             _save_checkpoint(strategy, run, model, position, EpochState(sums, noise.generator.get_state()))
-            raise Stopped(stops.signum or signal.SIGTERM, f"in run {spec.id}")
+            raise Stopped(stops.signum or signal.SIGTERM, f"in run {spec.id} at epoch {epoch + 1}, step {step + 1}")
     seconds = time.perf_counter() - started
 
     # Mean losses over the epoch and over processes.
