@@ -20,7 +20,7 @@ from safetensors.torch import load_file
 
 from tests.conftest import REPO, SUITES, _data_dir, run_cli
 
-EPOCHS = 8
+EPOCHS = 6
 
 
 def write_suite(folder: Path, runs: str = "gan", extra: str = "") -> Path:
@@ -308,7 +308,7 @@ def test_an_interrupted_evaluation_resumes_per_metric(tiny_results, tmp_path):
     def copy(name: str) -> Path:
         folder = tmp_path / name / "tiny"
         shutil.copytree(tiny_results, folder)
-        suite = (folder / "suite.toml").read_text().replace("ais_steps = 10", "ais_steps = 1000")
+        suite = (folder / "suite.toml").read_text().replace("ais_steps = 10", "ais_steps = 300")
         (folder / "suite.toml").write_text(suite)
         return folder
 
