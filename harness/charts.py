@@ -18,7 +18,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from harness.columns import INTERVAL_KIND, NOT_APPLICABLE, column  # noqa: E402
-from harness.store import STATUS_COMPLETED, ResultsFileError, SuiteFolder, atomic_write  # noqa: E402
+from harness.store import HISTORY_BOOKKEEPING, STATUS_COMPLETED, ResultsFileError, SuiteFolder, atomic_write  # noqa: E402
 
 PALETTE = "colorblind"
 sns.set_theme(context="notebook", style="whitegrid", palette=PALETTE)
@@ -63,7 +63,6 @@ def metric_chart(runs: pd.DataFrame, agg: pd.DataFrame, metric: str, path: Path)
 
 
 # History keys that are bookkeeping, not losses (see trainer.py).
-_NOT_LOSSES = {"epoch", "images_per_second", "epoch_seconds", "train_seconds", "images_per_process", "overlapping_images"}
 
 
 def training_curves(suite: SuiteFolder, runs: pd.DataFrame, path: Path,
@@ -79,7 +78,7 @@ def training_curves(suite: SuiteFolder, runs: pd.DataFrame, path: Path,
             continue
         for row in history:
             for loss, value in row.items():
-                if loss not in _NOT_LOSSES and isinstance(value, (int, float)):
+                if loss not in HISTORY_BOOKKEEPING and isinstance(value, (int, float)):
                     frames.append({"configuration": run["configuration"], "seed": run["seed"], "epoch": row["epoch"],
                                    "loss": loss, "value": value})
     if not frames:

@@ -56,6 +56,11 @@ STATUS_UNREADABLE = "unreadable"  # not in a record: a reader's word for a run w
 STATUS_SKIPPED = "skipped"  # not in a record: a launch's word for a run complete from an earlier launch
 
 
+# history.jsonl keys that are not losses (every other number in a history row is a loss)
+HISTORY_BOOKKEEPING = frozenset({"epoch", "images_per_second", "epoch_seconds", "train_seconds", "images_per_process",
+                                 "overlapping_images"})
+
+
 class ResultsFileError(HarnessError):
     """A results file is missing, truncated or not what it should be; the message names it."""
 

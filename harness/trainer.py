@@ -25,8 +25,8 @@ from harness.progress import TrainingProgress
 from harness.provenance import git_commit, library_versions
 from harness.sharding import ShardedBatches
 from harness.stops import STOPS, StopRequests, Stopped
-from harness.store import (STATUS_COMPLETED, STATUS_DIVERGED, STATUS_FAILED, STATUS_INTERRUPTED, STATUS_RUNNING,
-                           ResultsFileError, RunConfig, RunFolder, RunRecord, now)
+from harness.store import (HISTORY_BOOKKEEPING, STATUS_COMPLETED, STATUS_DIVERGED, STATUS_FAILED, STATUS_INTERRUPTED,
+                           STATUS_RUNNING, ResultsFileError, RunConfig, RunFolder, RunRecord, now)
 from harness.strategy import Strategy
 from harness.suite import RunSpec
 
@@ -222,11 +222,7 @@ def _record_position(record: RunRecord, position: Position, steps_per_epoch: int
     if position.train_seconds > 0:
         record.images_per_second = round(global_batch * steps_per_epoch * position.epoch / position.train_seconds, 1)
     if position.history:
-        record.final_losses = {k: v for k, v in position.history[-1].items() if k not in _HISTORY_BOOKKEEPING}
-
-
-_HISTORY_BOOKKEEPING = {"epoch", "images_per_second", "epoch_seconds", "train_seconds", "images_per_process",
-                        "overlapping_images"}
+        record.final_losses = {k: v for k, v in position.history[-1].items() if k not in HISTORY_BOOKKEEPING}
 
 
 def _train_epoch(model: GenerativeModel, spec: RunSpec, epoch: int, train_images: torch.Tensor,
