@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         if _is_main_process():
             Console(stderr=True, highlight=False).print(
                 f"[bold yellow]{escape(str(err))}.[/] Finished results are kept and an interrupted run resumes "
-                "from its checkpoint: run the same command again to continue.")
+                "from its checkpoint: run the same command again to continue.", soft_wrap=True)
         return err.exit_code
     except OSError as err:  # full disk, read-only folder, permission denied: name the path, no traceback
         if _is_main_process():
