@@ -7,13 +7,14 @@ value. Failed or diverged runs are counted, never silently dropped; a configurat
 seed gets no interval rather than a fake one; a metric that does not apply stays "n/a".
 """
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from harness.columns import CONFIDENCE, NOT_APPLICABLE, column
-from harness.store import STATUS_COMPLETED, STATUS_UNREADABLE, ResultsFileError, SuiteFolder
+from harness.store import STATUS_COMPLETED, STATUS_UNREADABLE, ResultsFileError, RunFolder, SuiteFolder
 from harness.suite import configuration_of
 
 # Columns that say which run a row is; every other column of a runs table is a result.
@@ -70,6 +71,28 @@ def unreadable_runs(runs: pd.DataFrame) -> list[str]:
     """'run id: file: problem' for every run whose files could not be read."""
     bad = runs[runs["status"] == STATUS_UNREADABLE]
     return [f"{row['id']}: {row['error']}" for _, row in bad.iterrows()]
+
+
+T = TypeVar("T")
+
+
+def first_readable(suite: SuiteFolder, runs: pd.DataFrame, read: Callable[[RunFolder], T | None],
+                   unreadable: Callable[[str], None]) -> list[tuple[str, T]]:
+    """("<configuration> (seed <s>)", what `read` returns) for the lowest completed seed of each
+    configuration that has the file; a file that cannot be read is reported and the next seed tried."""
+    found = []
+    completed = runs[runs["status"] == STATUS_COMPLETED].sort_values("seed")
+    for configuration, group in completed.groupby("configuration", sort=False):
+        for run_id, seed in zip(group["id"], group["seed"]):
+            try:
+                value = read(suite.run(run_id))
+            except ResultsFileError as err:
+                unreadable(str(err))
+                continue
+            if value is not None:
+                found.append((f"{configuration} (seed {seed})", value))
+                break
+    return found
 
 
 def result_columns(runs: pd.DataFrame) -> list[str]:

@@ -18,7 +18,8 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from harness.columns import INTERVAL_KIND, NOT_APPLICABLE, column  # noqa: E402
-from harness.store import HISTORY_BOOKKEEPING, STATUS_COMPLETED, ResultsFileError, SuiteFolder, atomic_write  # noqa: E402
+from harness.aggregate import first_readable  # noqa: E402
+from harness.store import HISTORY_BOOKKEEPING, ResultsFileError, RunFolder, SuiteFolder, atomic_write  # noqa: E402
 
 PALETTE = "colorblind"
 sns.set_theme(context="notebook", style="whitegrid", palette=PALETTE)
@@ -144,17 +145,7 @@ def image_panels(rows: list[tuple[str, np.ndarray]], path: Path, title: str, col
 def sample_grids(suite: SuiteFolder, runs: pd.DataFrame, path: Path,
                  unreadable: Callable[[str], None]) -> Path | None:
     """Each configuration's 8x8 sample grid (first completed seed with a readable grid), same latent batch for all."""
-    panels = []
-    for configuration, group in runs.groupby("configuration", sort=False):
-        for run_id, seed in group[group["status"] == STATUS_COMPLETED].sort_values("seed")[["id", "seed"]].values:
-            try:
-                pixels = suite.run(run_id).read_samples()
-            except ResultsFileError as err:
-                unreadable(str(err))
-                continue
-            if pixels is not None:
-                panels.append((f"{configuration} (seed {seed})", pixels))
-                break
+    panels = first_readable(suite, runs, RunFolder.read_samples, unreadable)
     if not panels:
         return None
     return image_panels(panels, path, "samples from the same fixed latent batch", columns=min(4, len(panels)))

@@ -13,12 +13,12 @@ import numpy as np
 import pandas as pd
 
 from harness import charts
-from harness.aggregate import aggregate, load_runs, unreadable_runs
+from harness.aggregate import aggregate, first_readable, load_runs, unreadable_runs
 from harness.claims import MIN_SEEDS, judge_all
 from harness.columns import INTERVAL_KIND, chart_columns, column, leaderboard_columns
 from harness.images import image_grid
 from harness.leaderboard import comparability_notes, export, sort_frame
-from harness.store import STATUS_COMPLETED, ResultsFileError, SuiteFolder, write_text
+from harness.store import ResultsFileError, RunFolder, SuiteFolder, write_text
 from harness.suite import load_suite
 
 
@@ -144,18 +144,7 @@ def _measured(suite: Any, runs: pd.DataFrame) -> str:
 def _model_figures(suite: Any, suite_folder: SuiteFolder, out: SuiteFolder, runs: pd.DataFrame,
                    skip: Callable[[str], None]) -> list[tuple[str, str, Path]]:
     """Reconstructions, interpolations and class histograms of the first evaluated seed of each configuration."""
-    completed = runs[runs["status"] == STATUS_COMPLETED].sort_values("seed")
-    models = []  # (label, figures)
-    for configuration, group in completed.groupby("configuration", sort=False):
-        for run_id, seed in zip(group["id"], group["seed"]):
-            try:
-                stored = suite_folder.run(run_id).read_figures()
-            except ResultsFileError as err:
-                skip(str(err))
-                continue
-            if stored is not None:
-                models.append((f"{configuration} (seed {seed})", stored))
-                break
+    models = first_readable(suite_folder, runs, RunFolder.read_figures, skip)  # (label, figures)
     if not models:
         return []  # e.g. reference results committed without figures, or evaluation disabled
     c = suite.evaluation

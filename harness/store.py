@@ -309,8 +309,7 @@ class RunFolder:
         with `weights_only=True` (tensors and plain containers, never code)."""
         import torch
 
-        folder = next((f for f in (self.checkpoint, self.dir / "checkpoint.old") if (f / "position.json").exists()),
-                      None)
+        folder = self._complete_checkpoint()
         if folder is None:
             return None
         position = read_json(folder / "position.json")
@@ -325,17 +324,19 @@ class RunFolder:
             raise ResultsFileError(folder, "not a checkpoint of this harness", "the run will start over")
         return state, position
 
+    def _complete_checkpoint(self) -> Path | None:
+        """`checkpoint/`, or `checkpoint.old/` after a kill between write_checkpoint's renames."""
+        return next((f for f in (self.checkpoint, self.dir / "checkpoint.old") if (f / "position.json").exists()), None)
+
     def checkpoint_position(self) -> dict[str, Any] | None:
         """Where the last complete checkpoint stands ({"epoch", "step", ...}), None without a readable one."""
-        for folder in (self.checkpoint, self.dir / "checkpoint.old"):
-            try:
-                position = read_json(folder / "position.json")
-            except ResultsFileError:
-                continue
-            if isinstance(position, dict) and isinstance(position.get("epoch"), int) and \
-                    isinstance(position.get("step"), int):
-                return position
-        return None
+        folder = self._complete_checkpoint()
+        try:
+            position = read_json(folder / "position.json") if folder is not None else None
+        except ResultsFileError:
+            return None
+        valid = isinstance(position, dict) and all(isinstance(position.get(k), int) for k in ("epoch", "step"))
+        return position if valid else None
 
     def remove_partial_files(self) -> None:
         """What a killed process may leave: a half-written checkpoint and atomic writes' temp files."""
