@@ -18,6 +18,7 @@ from rich.table import Table
 from harness import __version__, pipeline
 from harness.errors import HarnessError, SuiteError, storage_problem
 from harness.suite import RunSpec, Suite
+from harness.terminal import Field, Grid, show
 
 DEFAULT_RESULTS = "results"
 
@@ -208,48 +209,39 @@ def cmd_list(args: argparse.Namespace) -> int:
     from harness.evaluation.config import EvaluationConfig
     from harness.metrics import METRICS
     from harness.models import MODELS
-    from harness.suite import TrainingConfig
+    from harness.suite import SuiteInfo, TrainingConfig
 
-    console = Console()
-    table = _table("models (options go in a [[run]] table or [defaults.<model>])", "model", "option", "type", "default")
+    console = Console(highlight=False)
     for name in MODELS:
         entry = MODELS.get(name)
-        table.add_row(f"[bold]{name}[/]", "", "", entry.description, end_section=False)
-        for option, info in entry.options.model_fields.items():
-            table.add_row("", option, escape(_type_name(info.annotation)), escape(repr(_default(info))))
-        table.add_section()
-    console.print(table)
-    console.print(_keys_table("training keys (every run; [defaults] or [[run]])", TrainingConfig))
-    console.print(_keys_table("[evaluation] keys (suite-wide)", EvaluationConfig))
-
-    metrics = _table("metrics", "metric", "columns", "needs")
-    for name in METRICS:
-        metric = METRICS.get(name)
-        metrics.add_row(name, ", ".join(metric.column_names()), ", ".join(c.__name__ for c in metric.requires) or "sample")
-    console.print(metrics)
-
-    datasets = _table(f"datasets (looked up in {data_root()})", "dataset", "images", "train / test", "description")
+        _describe_keys(console, f"model {name}: {entry.description} (options go in a [[run]] table or "
+                       f"[defaults.{name}])", entry.options)
+    _describe_keys(console, "[suite] keys", SuiteInfo)
+    _describe_keys(console, "training keys (every run; [defaults] or [[run]])", TrainingConfig)
+    _describe_keys(console, "[evaluation] keys (suite-wide)", EvaluationConfig)
+    metrics = [[name, ", ".join(METRICS.get(name).column_names()),
+                ", ".join(c.__name__ for c in METRICS.get(name).requires) or "sample"] for name in METRICS]
+    show(console, Grid("metrics (`--metrics` of evaluate and leaderboard take a metric or a column)",
+                       [Field("metric"), Field("columns", wraps=True), Field("needs", wraps=True)], metrics))
+    datasets = []
     for name in DATASETS:
         spec = DATASETS.get(name)
-        datasets.add_row(name, "x".join(map(str, spec.image_shape)),
-                         f"{spec.split_sizes['train']:,} / {spec.split_sizes['test']:,}", spec.description)
-    console.print(datasets)
+        datasets.append([name, "x".join(map(str, spec.image_shape)),
+                         f"{spec.split_sizes['train']:,} / {spec.split_sizes['test']:,}", escape(spec.description)])
+    show(console, Grid(escape(f"datasets (looked up in {data_root()})"),
+                       [Field("dataset"), Field("images"), Field("train / test"), Field("description", wraps=True)],
+                       datasets))
     return 0
 
 
-def _table(title: str, *columns: str) -> Table:
-    table = Table(title=escape(title), title_justify="left")
-    for column in columns:
-        table.add_column(column)
-    return table
-
-
-def _keys_table(title: str, config_class: Any) -> Table:
-    """Every field of a pydantic config: key, type, default and its description."""
-    table = _table(title, "key", "type", "default", "meaning")
+def _describe_keys(console: Console, title: str, config_class: Any) -> None:
+    """Every key of a pydantic config as `key: type = default` and its meaning on the next line: a
+    list rather than a table, so nothing is cut or squeezed at any terminal width."""
+    console.print(f"[bold underline]{escape(title)}[/]")
     for key, info in config_class.model_fields.items():
-        table.add_row(key, escape(_type_name(info.annotation)), escape(repr(_default(info))), info.description or "")
-    return table
+        console.print(f"  [bold]{key}[/]: {escape(_type_name(info.annotation))} = {escape(repr(_default(info)))}")
+        console.print(f"      {escape(info.description or '')}")
+    console.print()
 
 
 def _default(info: Any) -> Any:
@@ -281,11 +273,9 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 def print_leaderboard(board: pipeline.Leaderboard, fmt: str = "table") -> None:
     if fmt == "table":
         console = Console(highlight=False)
-        if not console.is_terminal:
-            console.width = max(console.width, 160)
-        console.print(board.rich())
+        show(console, board.grid())
         for note in board.notes:
-            console.print(f"[yellow]not comparable:[/] {note}")
+            console.print(f"[yellow]not comparable:[/] {escape(note)}", soft_wrap=not console.is_terminal)
     else:
         print(board.export(fmt))
     for problem in board.unreadable:
@@ -317,9 +307,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from harness.progress import evaluation_line, metric_text
 
     console = Console(stderr=True, highlight=False)
+
+    def starting(run_id: str, metric: str, index: int, total: int) -> None:
+        what = f"{metric} ({index + 1}/{total})" if index < total else "drawing figures"
+        console.print(f"  [dim]{escape(run_id)}: {what}[/]")
+
     outcome = pipeline.evaluate_results(args.results_dir, data_dir=args.data_dir, only=args.only,
                                         num_samples=args.num_samples, metrics=args.metrics,
-                                        on_run=lambda run: console.print(evaluation_line(run)))
+                                        on_run=lambda run: console.print(evaluation_line(run)), on_metric=starting)
     if outcome.writes_results and outcome.reference:
         console.print(f"real-data floor: {metric_text(outcome.reference.values)}")
     return outcome.exit_code
@@ -332,7 +327,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     suite = pipeline.load(args.suite, mixed_precision=args.mixed_precision)
     if args.dry_run:
         if _is_main_process():
-            Console().print(run_table(suite, suite.select(args.only)))
+            show(Console(highlight=False), run_table(suite, suite.select(args.only)))
         return 0
     console = Console(stderr=True, highlight=False)
     if not console.is_terminal:
@@ -344,7 +339,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if outcome.writes_results:
         from harness.progress import summary_table
 
-        console.print(summary_table(outcome.outcomes))
+        show(console, summary_table(outcome.outcomes))
         if outcome.evaluated:
             print_leaderboard(pipeline.leaderboard(outcome.folder.dir))
         console.print(f"results: {outcome.folder.dir}/  (leaderboard: python -m harness leaderboard "
@@ -384,14 +379,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     """Exit 0 when every run is done, 1 when any failed, diverged or was interrupted, else 0."""
     suite, states = pipeline.status(args.results_dir)
     styles = {"done": "green", "running": "cyan", "submitted": "blue", "pending": "dim"}
-    table = Table(title=f"{suite.name}: {len(states)} runs", title_justify="left")
-    table.add_column("run", no_wrap=True)
-    table.add_column("state")
-    table.add_column("detail", overflow="fold")
-    for state in states:
-        table.add_row(state.id, f"[{styles.get(state.state, 'red')}]{state.state}[/]", escape(state.detail))
+    rows = [[escape(state.id), f"[{styles.get(state.state, 'red')}]{state.state}[/]", escape(state.detail)]
+            for state in states]
     console = Console(highlight=False)
-    console.print(table)
+    show(console, Grid(f"{suite.name}: {len(states)} runs", [Field("run"), Field("state"), Field("detail", wraps=True)],
+                       rows))
     counts: dict[str, int] = {}
     for state in states:
         counts[state.state] = counts.get(state.state, 0) + 1
@@ -399,21 +391,20 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 1 if any(s.state in ("failed", "diverged", "interrupted", "unreadable") for s in states) else 0
 
 
-def run_table(suite: Suite, runs: list[RunSpec]) -> Table:
-    table = Table(title=f"{suite.name}: {len(runs)} runs on {suite.info.dataset} "
-                        f"(mixed precision: {suite.mixed_precision}, from {suite.mixed_precision_source})",
-                  title_justify="left")
-    table.add_column("id", no_wrap=True)
-    for column in ("model", "seed", "epochs", "batch", "images", "options (non-default)"):
-        table.add_column(column)
-    table.add_column("hash", no_wrap=True)
+def run_table(suite: Suite, runs: list[RunSpec]) -> Grid:
+    """The dry run's table: every run with the options that differ from its model's defaults."""
+    rows = []
     for run in runs:
         defaults = run.model_config.__class__()
         changed = {k: v for k, v in run.model_config.model_dump().items() if getattr(defaults, k) != v}
         options = " ".join(f"{k}={_compact(v)}" for k, v in changed.items()) or "-"
-        table.add_row(run.id, run.model, str(run.seed), str(run.training.epochs), str(run.training.batch_size),
-                      str(run.training.train_subset or "all"), options, run.config_hash[:8])
-    return table
+        rows.append([escape(run.id), run.model, str(run.seed), str(run.training.epochs), str(run.training.batch_size),
+                     str(run.training.train_subset or "all"), escape(options), run.config_hash[:8]])
+    fields = [Field("id"), Field("model"), Field("seed", "right"), Field("epochs", "right"), Field("batch", "right"),
+              Field("images", "right"), Field("options (non-default)", wraps=True), Field("hash")]
+    title = (f"{suite.name}: {len(runs)} runs on {suite.info.dataset} "
+             f"(mixed precision: {suite.mixed_precision}, from {suite.mixed_precision_source})")
+    return Grid(escape(title), fields, rows)
 
 
 def _compact(value: Any) -> str:

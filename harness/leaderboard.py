@@ -5,9 +5,10 @@ import math
 from typing import Any
 
 import pandas as pd
-from rich.table import Table
+from rich.markup import escape
 
 from harness.columns import INTERVAL_KIND, NOT_APPLICABLE, Column, column
+from harness.terminal import Field, Grid
 
 FORMATS = ("md", "csv", "latex", "json")
 MISSING = "–"  # no completed run gave a value (see the status column)
@@ -82,22 +83,23 @@ def _status(row: pd.Series) -> str:
     return f"{row['failed']} of {row['seeds']}: " + ", ".join(f"{kind} {count}" for kind, count in kinds)
 
 
-def rich_table(agg: pd.DataFrame, metrics: list[str], title: str) -> Table:
-    table = Table(title=title, title_justify="left", caption=f"mean ± {INTERVAL_KIND}; ↓ lower / ↑ higher is better; "
-                  f"bold: best; n/a: does not apply; {MISSING}: no completed run", caption_justify="left")
+def grid(agg: pd.DataFrame, metrics: list[str], title: str) -> Grid:
+    """The terminal leaderboard: configuration first (repeated when the table is split to fit), best in bold."""
     texts = text_frame(agg, metrics)
-    for name in texts.columns:
-        table.add_column(name, justify="left" if name in ("configuration", "status") else "right")
+    fields = [Field(name, justify="left" if name in ("configuration", "status") else "right") for name in texts.columns]
     best = {metric: best_configurations(agg, metric) for metric in metrics}
+    rows = []
     for i, row in texts.iterrows():
         configuration = agg["configuration"].iloc[i]
-        cells = [row["configuration"], row["seeds"],
+        cells = [escape(row["configuration"]), row["seeds"],
                  row["status"] if row["status"] == "ok" else f"[red]{row['status']}[/]"]
         for metric, name in zip(metrics, texts.columns[3:]):
             cell = row[name]
             cells.append(f"[bold green]{cell}[/]" if configuration in best[metric] else cell)
-        table.add_row(*cells)
-    return table
+        rows.append(cells)
+    caption = (f"mean ± {INTERVAL_KIND}; ↓ lower / ↑ higher is better; bold: best; n/a: does not apply; "
+               f"{MISSING}: no completed run")
+    return Grid(title, fields, rows, keep=1, caption=caption)
 
 
 def export(agg: pd.DataFrame, metrics: list[str], fmt: str) -> str:

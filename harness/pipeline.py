@@ -28,6 +28,8 @@ from harness.suite import RunSpec, Suite, load_suite
 if TYPE_CHECKING:
     import pandas as pd
 
+    from harness.terminal import Grid
+
     from harness.datasets import Dataset
     from harness.evaluation.session import EvaluationSession
     from harness.executors import ClusterOptions, Submission
@@ -357,16 +359,18 @@ class _Evaluation:
 
     def evaluate(self, spec: RunSpec, outcome: RunOutcome, progress: "TrainingProgress") -> None:
         self.reference()
-        _score(outcome, self._session())
+        _score(outcome, self._session(), lambda name, index, total: progress.evaluating(name, index, total))
         progress.evaluated(outcome)
 
 
-def _score(outcome: RunOutcome, session: "EvaluationSession") -> None:
+def _score(outcome: RunOutcome, session: "EvaluationSession",
+           on_metric: Callable[[str, int, int], None] | None = None) -> None:
     """Evaluate one run into its outcome; a run whose files cannot be read is marked, and the others go on."""
     from harness.evaluation.runner import evaluate_run
 
     try:
-        outcome.metrics, outcome.failed_metrics = evaluate_run(outcome.folder, session)
+        outcome.metrics, outcome.failed_metrics = evaluate_run(outcome.folder, session,
+                                                               on_metric or (lambda name, index, total: None))
     except ResultsFileError as err:
         outcome.status, outcome.failed_metrics = STATUS_UNREADABLE, ["all: " + str(err)]
         return
@@ -464,8 +468,10 @@ class EvaluationOutcome:
 
 def evaluate_results(results_dir: str | Path, *, data_dir: str | Path | None = None, only: list[str] | None = None,
                      num_samples: int | None = None, metrics: list[str] | None = None,
-                     on_run: Callable[[RunOutcome], None] | None = None) -> EvaluationOutcome:
-    """(Re-)score the completed runs of a suite's results folder from their saved weights."""
+                     on_run: Callable[[RunOutcome], None] | None = None,
+                     on_metric: Callable[[str, str, int, int], None] | None = None) -> EvaluationOutcome:
+    """(Re-)score the completed runs of a suite's results folder from their saved weights;
+    `on_metric(run id, metric, index, total)` as each metric of each run starts (main process)."""
     folder = SuiteFolder(Path(results_dir)).require()
     suite = load_suite(folder.suite_toml)
     overrides = {k: v for k, v in (("num_samples", num_samples), ("metrics", metrics)) if v is not None}
@@ -495,6 +501,7 @@ def evaluate_results(results_dir: str | Path, *, data_dir: str | Path | None = N
     from harness.strategy import DataParallel
 
     strategy = DataParallel("no", "evaluation runs in fp32")
+    data_dir = data_dir or _recorded_data_root([record for _, record in finished])
     session = EvaluationSession(config, load_dataset(suite.info.dataset, data_dir), strategy)
     reference = evaluate_reference(folder, session)
     # Each run is locked while it is scored, like training: a run that another process trains
@@ -510,7 +517,8 @@ def evaluate_results(results_dir: str | Path, *, data_dir: str | Path | None = N
                                       if holder else f"skipped: {spec.id} is locked by another process"]
         else:
             try:
-                _score(outcome, session)
+                _score(outcome, session, (lambda name, index, total: on_metric(spec.id, name, index, total))
+                       if on_metric and strategy.writes_results else None)
             finally:
                 if locks is not None:
                     locks.release(STATUS_COMPLETED)
@@ -518,6 +526,15 @@ def evaluate_results(results_dir: str | Path, *, data_dir: str | Path | None = N
         if on_run and strategy.writes_results:
             on_run(outcome)
     return EvaluationOutcome(reference, outcomes, strategy.writes_results)
+
+
+def _recorded_data_root(records: list[RunRecord]) -> Path | None:
+    """The data root the runs trained from, if it is still there: `evaluate` after `run` needs no
+    --data-dir and never downloads a second copy (None: the usual lookup, see datasets/fetch.py)."""
+    for record in records:
+        if record.data_folder and Path(record.data_folder).is_dir():
+            return Path(record.data_folder).parent
+    return None
 
 
 # -- aggregate, leaderboard, report -------------------------------------------------------------
@@ -543,10 +560,10 @@ class Leaderboard:
 
         return export(self.table, self.metrics, fmt)
 
-    def rich(self) -> Any:
-        from harness.leaderboard import rich_table
+    def grid(self) -> "Grid":
+        from harness.leaderboard import grid
 
-        return rich_table(self.table, self.metrics, self.title)
+        return grid(self.table, self.metrics, self.title)
 
 
 def leaderboard(results_dir: str | Path, metrics: list[str] | None = None, sort: str | None = None) -> Leaderboard:

@@ -5,14 +5,19 @@ it in their claim for the main process to show), so training code can call it fr
 """
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
-from rich.table import Column, Table
+from rich.markup import escape
+from rich.console import RenderableType
+from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskID, TextColumn
+from rich.table import Column
+from rich.text import Text
 
 from harness.store import STATUS_COMPLETED, STATUS_RUNNING, STATUS_SKIPPED
+from harness.terminal import Field, Grid
 
 if TYPE_CHECKING:
     from harness.pipeline import RunOutcome
@@ -41,21 +46,19 @@ class TrainingProgress:
         # In a log file (no terminal) a bar is useless; print one line per epoch instead.
         self.epoch_lines = enabled and not self.console.is_terminal
         bars = enabled and self.console.is_terminal
-        # At 80 columns the run, its bar, how far it is and the time left come first and always
-        # fit; the status (epoch, speed, losses) takes the rest of the line and is cut with "…".
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}", table_column=Column(no_wrap=True, min_width=10, max_width=18,
-                                                                       overflow="ellipsis")),
+        self.progress = _TwoLineProgress(
+            # Every task's name column is as wide as the longest run id (and "p1 " for another process's
+            # run), so bars line up and no id is cut; a name wider than the terminal folds.
+            TextColumn("[bold]{task.description}", table_column=Column(
+                no_wrap=True, overflow="fold", width=max([len("suite"), *(len(run) + 4 for run in costs)]))),
             BarColumn(bar_width=12),
             TextColumn("{task.fields[count]}", table_column=Column(no_wrap=True)),
-            TimeRemainingColumn(elapsed_when_finished=True),
-            TextColumn("{task.fields[status]}", table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1)),
+            EtaColumn(),
             console=self.console,
             disable=not bars,
-            expand=True,
         )
         self.suite_task = self.progress.add_task("suite", total=max(sum(costs.values()), 1.0), count=self._count(),
-                                                 status="")
+                                                 status="", whole_launch=True)
         self.run_task: TaskID | None = None
         self.run_id: str | None = None
         self.total_steps = 0
@@ -85,7 +88,7 @@ class TrainingProgress:
         self.run_id, self.total_steps = run_id, total_steps
         status = f"resumed at step {done}" if done else "starting"
         self.run_task = self.progress.add_task(run_id, total=total_steps, completed=done,
-                                               count=_percent(done, total_steps), status=status)
+                                               count=_steps(done, total_steps), status=status)
         if done:
             self.print(f"{run_id}: resuming from its checkpoint at step {done}/{total_steps}")
         self.on_update(done, total_steps, status)
@@ -96,7 +99,7 @@ class TrainingProgress:
         self.on_update(steps_done, self.total_steps, status)
         if not self.enabled or self.run_task is None:
             return
-        self.progress.update(self.run_task, completed=steps_done, count=_percent(steps_done, self.total_steps),
+        self.progress.update(self.run_task, completed=steps_done, count=_steps(steps_done, self.total_steps),
                              status=status)
         self._advance_suite(self.run_id or "", steps_done / max(self.total_steps, 1))
         if time.monotonic() - self.last_look > LOOK_AT_OTHERS_SECONDS:
@@ -112,12 +115,16 @@ class TrainingProgress:
             self._advance_suite(claim.run, fraction)
             if claim.run == self.run_id:
                 continue
-            if claim.process not in self.other_tasks:
-                self.other_tasks[claim.process] = self.progress.add_task("", total=1, count="", status="")
-            if claim.status == STATUS_RUNNING:
-                self.progress.update(self.other_tasks[claim.process], description=f"p{claim.process} {claim.run}",
-                                     total=max(claim.total_steps, 1), completed=claim.steps_done,
-                                     count=_percent(claim.steps_done, claim.total_steps), status=claim.detail)
+            task = self.other_tasks.get(claim.process)
+            if claim.status != STATUS_RUNNING:
+                if task is not None:
+                    self.progress.update(task, visible=False)
+                continue
+            if task is None:
+                task = self.other_tasks[claim.process] = self.progress.add_task("", total=1, count="", status="")
+            self.progress.update(task, description=f"p{claim.process} {claim.run}", visible=True,
+                                 total=max(claim.total_steps, 1), completed=claim.steps_done,
+                                 count=_steps(claim.steps_done, claim.total_steps), status=claim.detail)
 
     def epoch_done(self, run_id: str, epoch: int, epochs: int, losses: dict[str, float], images_per_second: float) -> None:
         if self.epoch_lines:
@@ -130,6 +137,15 @@ class TrainingProgress:
         self._advance_suite(outcome.spec.id, 1.0)
         self.console.print(run_line(outcome))
 
+    def evaluating(self, metric: str, index: int, total: int) -> None:
+        """The current run's evaluation reached `metric` (index of total); "figures" comes last."""
+        status = f"evaluating: {metric} ({index + 1}/{total})" if index < total else "evaluating: drawing figures"
+        self.on_update(self.total_steps, self.total_steps, status)
+        if self.epoch_lines:
+            self.console.print(f"{self.run_id}: {status}")
+        if self.enabled and self.run_task is not None:
+            self.progress.update(self.run_task, status=status)
+
     def evaluated(self, outcome: "RunOutcome") -> None:
         self.print(evaluation_line(outcome))
 
@@ -138,8 +154,39 @@ class TrainingProgress:
             self.console.print(*objects)
 
 
-def _percent(done: int, total: int) -> str:
-    return f"{100 * done / max(total, 1):3.0f}%"
+def _steps(done: int, total: int) -> str:
+    width = len(str(total))
+    return f"step {done:>{width}}/{total}"
+
+
+class EtaColumn(ProgressColumn):
+    """`ETA 0:01:23` while running (from the recent speed; `ETA ?` before there is one), `took 0:44:00`
+    when finished: never a bare time that could be read as either."""
+
+    def render(self, task: Task) -> Text:
+        if task.finished:
+            return Text(f"took {_clock(task.finished_time or task.elapsed or 0)}", style="progress.elapsed")
+        remaining = task.time_remaining
+        if task.fields.get("whole_launch"):  # the suite: evaluation and waiting count too, not just recent steps
+            fraction = task.completed / task.total if task.total else 0
+            remaining = task.elapsed * (1 - fraction) / fraction if fraction > 0 and task.elapsed else None
+        return Text(f"ETA {_clock(remaining) if remaining is not None else '?'}", style="progress.remaining")
+
+
+def _clock(seconds: float) -> str:
+    return str(timedelta(seconds=int(seconds)))
+
+
+class _TwoLineProgress(Progress):
+    """rich's Progress with each task's status on a line of its own under its bar."""
+
+    def get_renderables(self) -> Iterable[RenderableType]:
+        for task in self.tasks:
+            if not task.visible:
+                continue
+            yield self.make_tasks_table([task])
+            if task.fields.get("status"):
+                yield Text("    " + task.fields["status"], style="dim", overflow="fold")
 
 
 def run_line(outcome: "RunOutcome") -> str:
@@ -165,22 +212,22 @@ def evaluation_line(outcome: "RunOutcome") -> str:
     return f"  evaluated {outcome.spec.id}{earlier} in {seconds:.1f}s: {metric_text(row)}{failed}"
 
 
-def summary_table(outcomes: list["RunOutcome"]) -> Table:
+def summary_table(outcomes: list["RunOutcome"]) -> Grid:
     """The closing table of `harness run`: one row per run."""
-    table = Table(title="runs", title_justify="left")
-    for column in ("run", "status", "epochs", "final losses", "img/s", "train time", "parameters"):
-        table.add_column(column, justify="right" if column in ("epochs", "img/s", "train time", "parameters") else "left")
+    fields = [Field("run"), Field("status"), Field("epochs", "right"), Field("final losses", wraps=True),
+              Field("img/s", "right"), Field("train time", "right"), Field("parameters", "right")]
+    rows = []
     for outcome in outcomes:
         record = outcome.record
         style = {"completed": "green", "skipped": "dim", "running elsewhere": "yellow"}.get(outcome.status, "red")
         losses = " ".join(f"{k} {v:.4g}" for k, v in record.final_losses.items())
-        table.add_row(
-            record.id,
+        rows.append([
+            escape(record.id),
             f"[{style}]{outcome.status}[/]",
             f"{record.epochs_completed}/{record.epochs}",
             losses,
             f"{record.images_per_second:,.0f}" if record.images_per_second else "",
             f"{record.train_seconds:.1f}s" if record.train_seconds is not None else "",
             f"{record.parameters['total']:,}" if record.parameters else "",
-        )
-    return table
+        ])
+    return Grid("runs", fields, rows)

@@ -171,6 +171,7 @@ class RunRecord(_File):
     forward_dtypes: dict[str, str] | None = None
     versions: dict[str, str] = {}
     git_commit: str | None = None
+    data_folder: str | None = None  # the dataset's folder it trained on; `evaluate` reads the data from there
     parameters: dict[str, int] = {}
     steps: int | None = None
     train_seconds: float | None = None

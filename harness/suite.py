@@ -49,9 +49,10 @@ class SuiteInfo(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str = Field(description="results go to <results>/<name>/")
-    description: str = ""
-    dataset: str
-    seeds: list[Annotated[int, Field(ge=0, lt=SEED_LIMIT)]] = Field(min_length=1)
+    description: str = Field("", description="one line on what the suite compares (shown in the report)")
+    dataset: str = Field(description="the dataset every run trains on (see the datasets table)")
+    seeds: list[Annotated[int, Field(ge=0, lt=SEED_LIMIT)]] = Field(
+        min_length=1, description="every run is repeated once per seed; 3 or more give intervals and verdicts")
     max_runs: PositiveInt = Field(default=DEFAULT_MAX_RUNS,
                                   description="refuse suites that expand to more runs than this (a typo in a matrix)")
     mixed_precision: MixedPrecision | None = Field(
@@ -86,7 +87,7 @@ class TrainingConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
-    epochs: PositiveInt = 1
+    epochs: PositiveInt = Field(1, description="passes over the training images")
     batch_size: PositiveInt = Field(default=64, description="global batch, split across processes")
     train_subset: PositiveInt | None = Field(default=None, description="train on the first N training images only")
     divergence_factor: PositiveFloat | None = late_option(

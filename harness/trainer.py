@@ -64,6 +64,7 @@ def train_run(spec: RunSpec, suite_name: str, dataset: Dataset, strategy: Strate
         id=spec.id, name=spec.name, suite=suite_name, config_hash=spec.config_hash, status=STATUS_RUNNING,
         started_at=now(), epochs=spec.training.epochs, **strategy.describe(),
         versions=library_versions(), git_commit=git_commit(),
+        data_folder=str(dataset.folder) if dataset.folder else None,
     )
     checkpoint = _readable_checkpoint(spec, run, strategy, progress)
     strategy.wait()  # every process has read the checkpoint before the folder changes

@@ -14,7 +14,8 @@ from rich.console import Console
 from harness.aggregate import aggregate
 from harness.aggregate import load_runs as load_runs_of
 from harness.claims import Claim, judge_all
-from harness.leaderboard import export, rich_table, sort_frame
+from harness.terminal import render
+from harness.leaderboard import export, grid, sort_frame
 from harness.store import SuiteFolder
 from tests.conftest import run_cli
 
@@ -71,9 +72,7 @@ def test_aggregate_known_means_intervals_failures_and_not_applicable(synthetic):
 def test_leaderboard_text_and_every_export(synthetic):
     agg = sort_frame(aggregate(load_runs(synthetic), ["fid", "elbo"]), "fid")
     assert list(agg["configuration"]) == ["gan-a", "gan-b", "vae"]  # lower FID first
-    console = Console(record=True, width=200)
-    console.print(rich_table(agg, ["fid", "elbo"], "synthetic"))
-    text = console.export_text()
+    text = render(grid(agg, ["fid", "elbo"], "synthetic"), 200)
     assert "12 ± 5" in text and "32 ± " in text and "1 of 3 diverged" in text and "n/a" in text
     markdown = export(agg, ["fid", "elbo"], "md")
     assert "| gan-a" in markdown and "12 ± 5" in markdown and "FID ↓" in markdown

@@ -73,6 +73,7 @@ class Dataset:
     train_labels: "torch.Tensor"
     test_images: "torch.Tensor"
     test_labels: "torch.Tensor"
+    folder: Path | None = None  # where the files were read from (recorded in each run, so later commands find them)
 
 
 DATASETS: Registry[DatasetSpec] = Registry("dataset")
@@ -99,7 +100,7 @@ def read_dataset(spec: DatasetSpec, folder: Path, *, download: bool = True) -> D
             raise DataError(f"{folder}: the {split} labels are not {expected[0]} class numbers in "
                             f"[0, {spec.num_classes}) for {spec.name}")
     return Dataset(spec=spec, train_images=splits["train"][0], train_labels=splits["train"][1].long(),
-                   test_images=splits["test"][0], test_labels=splits["test"][1].long())
+                   test_images=splits["test"][0], test_labels=splits["test"][1].long(), folder=folder.resolve())
 
 
 # Register the built-in datasets (import for side effect).

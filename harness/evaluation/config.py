@@ -16,7 +16,7 @@ class EvaluationConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="score every run after training (false: train only; `harness evaluate` later)")
     metrics: list[str] = Field(default_factory=_all_metrics, min_length=1,
                                description="registered metrics to compute (default: all)")
     features: Literal["evaluator", "inception"] = Field(

@@ -8,6 +8,7 @@ computes its share (the strategy splits and gathers); only the writing process w
 
 import time
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -42,8 +43,13 @@ def _one_line(err: Exception, limit: int = 200) -> str:
     return " ".join(str(err).split())[:limit]
 
 
-def evaluate_run(run: RunFolder, session: EvaluationSession) -> tuple[MetricsRow, list[str]]:
+def evaluate_run(run: RunFolder, session: EvaluationSession,
+                 on_metric: Callable[[str, int, int], None] = lambda name, index, total: None,
+                 ) -> tuple[MetricsRow, list[str]]:
     """Score one trained run with every configured metric; return its flat row and the failed metrics.
+
+    `on_metric(name, index, total)` is called as each metric starts (a progress display: some
+    metrics take minutes), and with "figures" before the report's figures are drawn.
 
     After each metric the finished ones are saved (metrics.partial.json); an evaluation that was
     interrupted reuses them if nothing that determines them changed (weights, settings, evaluators).
@@ -61,7 +67,8 @@ def evaluate_run(run: RunFolder, session: EvaluationSession) -> tuple[MetricsRow
     partial = run.read_partial_evaluation()
     done = partial["metrics"] if partial and partial.get("key") == key and isinstance(partial.get("metrics"), dict) else {}
     session.strategy.wait()  # every process has read it before the writer adds to it
-    for name in session.config.metrics:
+    for index, name in enumerate(session.config.metrics):
+        on_metric(name, index, len(session.config.metrics))
         metric = METRICS.get(name)()
         if name in done and not metric.saves_artifacts:
             report[name], values = done[name]["report"], done[name]["row"]
@@ -89,6 +96,7 @@ def evaluate_run(run: RunFolder, session: EvaluationSession) -> tuple[MetricsRow
         done[name] = {"report": report[name], "row": {**values, f"{name}_seconds": seconds}}
         if session.strategy.writes_results:
             run.write_partial_evaluation({"key": key, "metrics": done})
+    on_metric("figures", len(session.config.metrics), len(session.config.metrics))
     figures = model_figures(model, session)
     row.update(session.evaluator_info)
     row["evaluation_seconds"] = round(time.perf_counter() - started, 3)

@@ -12,17 +12,21 @@ from harness.models.options import ActivationName, GANOptions, ImageShape, VAEOp
 
 
 class MLPGANOptions(GANOptions):
-    generator_hidden: list[PositiveInt] = Field(default=[256, 512], min_length=1)
-    discriminator_hidden: list[PositiveInt] = Field(default=[512, 256], min_length=1)
-    activation: ActivationName = "leaky_relu"
-    leaky_slope: float = Field(default=0.2, ge=0)
+    generator_hidden: list[PositiveInt] = Field(default=[256, 512], min_length=1,
+                                                description="widths of the generator's hidden layers, input side first")
+    discriminator_hidden: list[PositiveInt] = Field(default=[512, 256], min_length=1,
+                                                    description="widths of the discriminator's hidden layers")
+    activation: ActivationName = Field("leaky_relu", description="activation after every hidden layer")
+    leaky_slope: float = Field(default=0.2, ge=0, description="negative slope of leaky_relu")
 
 
 class MLPVAEOptions(VAEOptions):
-    encoder_hidden: list[PositiveInt] = Field(default=[256], min_length=1)
-    decoder_hidden: list[PositiveInt] = Field(default=[256], min_length=1)
-    activation: ActivationName = "relu"
-    leaky_slope: float = Field(default=0.2, ge=0)
+    encoder_hidden: list[PositiveInt] = Field(default=[256], min_length=1,
+                                              description="widths of the encoder's hidden layers")
+    decoder_hidden: list[PositiveInt] = Field(default=[256], min_length=1,
+                                              description="widths of the decoder's hidden layers")
+    activation: ActivationName = Field("relu", description="activation after every hidden layer")
+    leaky_slope: float = Field(default=0.2, ge=0, description="negative slope of leaky_relu")
 
 
 def _pixels(image_shape: ImageShape) -> int:

@@ -48,10 +48,10 @@ class ModelOptions(BaseModel):
 class GANOptions(ModelOptions):
     """What every GAN takes, whatever its architecture."""
 
-    latent_dim: PositiveInt = 100
-    latent_distribution: LatentDistribution = "uniform"
-    lr: PositiveFloat = 2e-4
-    betas: Betas = [0.5, 0.999]
+    latent_dim: PositiveInt = Field(100, description="size of the noise vector z the generator maps to an image")
+    latent_distribution: LatentDistribution = Field("uniform", description="prior of z: uniform on [-1, 1] or normal")
+    lr: PositiveFloat = Field(2e-4, description="Adam learning rate of both networks")
+    betas: Betas = Field([0.5, 0.999], description="Adam's (beta1, beta2) for both networks")
 
     @property
     def objective_name(self) -> str:
@@ -73,9 +73,9 @@ def late_option(default: Any, description: str, **constraints: Any) -> Any:
 class VAEOptions(ModelOptions):
     """What every VAE takes, whatever its architecture."""
 
-    latent_dim: PositiveInt = 64
-    lr: PositiveFloat = 1e-3
-    betas: Betas = [0.9, 0.999]
+    latent_dim: PositiveInt = Field(64, description="size of the latent code z (a diagonal Gaussian posterior)")
+    lr: PositiveFloat = Field(1e-3, description="Adam learning rate of encoder and decoder")
+    betas: Betas = Field([0.9, 0.999], description="Adam's (beta1, beta2)")
     likelihood: LikelihoodName = late_option(
         "bernoulli_intensities",
         "observation model p(x|z): bernoulli (binarized), continuous_bernoulli, gaussian, gaussian_fixed "

@@ -1,0 +1,103 @@
+"""Every terminal table at 80 columns: nothing cut, every id, name and number whole.
+
+The tables are built from real results (the committed study, results/gan_vs_vae) and real
+suites; `render` shows what an 80-column terminal shows.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from rich.text import Text
+
+from harness import pipeline
+from harness.cli import run_table
+from harness.pipeline import RunOutcome
+from harness.progress import summary_table
+from harness.store import SuiteFolder
+from harness.suite import load_suite
+from harness.terminal import Field, Grid, render
+
+ROOT = Path(__file__).resolve().parents[1]
+STUDY = ROOT / "results" / "gan_vs_vae"
+
+
+def assert_whole(grid: Grid, width: int = 80) -> str:
+    """No ellipsis, no line wider than the terminal, every cell's words on one line."""
+    text = render(grid, width)
+    assert "…" not in text
+    assert max(len(line.rstrip()) for line in text.splitlines()) <= width
+    lines = text.splitlines()
+    for row in grid.rows:
+        for field, cell in zip(grid.fields, row):
+            plain = Text.from_markup(cell).plain
+            pieces = plain.split() if field.wraps else [plain]  # free text may wrap at spaces, nothing else
+            for piece in pieces:
+                assert any(piece in line for line in lines), f"{piece!r} is cut at {width} columns:\n{text}"
+    return text
+
+
+def test_leaderboard_of_the_study_fits_80_columns_and_repeats_the_configuration():
+    board = pipeline.leaderboard(STUDY)
+    text = assert_whole(board.grid())
+    assert "(1/" in text  # split into parts rather than squeezed
+    parts = text.count("configuration ┃")
+    assert parts >= 2 and text.count("gan-baseline") == parts  # every part names its rows
+    assert len(render(board.grid(), 300).split("(1/")) == 1  # a wide terminal: one table
+
+
+def test_similar_names_stay_distinct_at_80_columns():
+    names = [f"gan-final-lr{lr}-s0" for lr in ("0.002", "0.0005", "0.0002", "0.0001", "5e-05")]
+    fields = [Field("configuration"), *(Field(f"metric number {i} ↓", "right") for i in range(8))]
+    grid = Grid("sweep", fields, [[name, *(f"{1234.5 + i:.1f} ± 12" for i in range(8))] for name in names])
+    text = assert_whole(grid)
+    assert all(name in text for name in names)
+
+
+def test_dry_run_table_keeps_every_option():
+    suite = load_suite(ROOT / "suites" / "gan_lr_sweep.toml")
+    text = assert_whole(run_table(suite, suite.runs))
+    assert "discriminator_hidden=1024x512x256" in text and "lr=5e-05" in text
+
+
+def test_run_summary_and_status_tables_fit():
+    folder = SuiteFolder(STUDY)
+    suite = load_suite(folder.suite_toml)
+    outcomes = [RunOutcome(spec, folder.run(spec.id), folder.run(spec.id).read_record(), "completed")
+                for spec in suite.runs]
+    text = assert_whole(summary_table(outcomes))
+    assert "gan-final-s2" in text and "2,946,577" in text
+
+
+def test_status_table_fits(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    from harness.cli import main
+
+    assert main(["status", str(STUDY)]) == 0
+    out = capsys.readouterr().out
+    assert "…" not in out and all(f"gan-final-s{seed}" in out for seed in range(3))
+
+
+@pytest.mark.skipif(shutil.which("script") is None, reason="needs util-linux `script` for a pseudo-terminal")
+@pytest.mark.parametrize("command", [["list"], ["leaderboard", str(STUDY)], ["run", "suites/gan_lr_sweep.toml",
+                                                                                "--dry-run"]])
+def test_commands_in_an_80_column_terminal_cut_nothing(command):
+    """Through a real pseudo-terminal (rich sees a terminal 80 columns wide), as a user runs them."""
+    script = ["script", "-qec", " ".join([sys.executable, "-m", "harness", *command]), "/dev/null"]
+    env = {**os.environ, "COLUMNS": "80", "LINES": "50", "TERM": "xterm"}
+    result = subprocess.run(script, capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "…" not in result.stdout
+    if command == ["list"]:
+        for key in ("generator_hidden", "divergence_factor", "num_samples", "max_runs"):
+            assert key in result.stdout
+
+
+def test_piped_leaderboard_is_one_plain_table():
+    result = subprocess.run([sys.executable, "-m", "harness", "leaderboard", str(STUDY)], capture_output=True,
+                            text=True, cwd=ROOT, env={**os.environ, "COLUMNS": "80"}, timeout=120)
+    assert result.returncode == 0 and "\x1b[" not in result.stdout and "(1/" not in result.stdout
+    assert "…" not in result.stdout and "2,946,577" in result.stdout
