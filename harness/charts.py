@@ -13,6 +13,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
@@ -27,7 +28,8 @@ sns.set_theme(context="notebook", style="whitegrid", palette=PALETTE)
 
 def _save(fig: plt.Figure, path: Path) -> Path:
     fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
+    # bbox_inches="tight": the saved image grows to hold every label and legend instead of clipping them.
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
     plt.close(fig)
     return path
 
@@ -36,31 +38,68 @@ def _colours(configurations: list[str]) -> dict[str, tuple]:
     return dict(zip(configurations, sns.color_palette(PALETTE, len(configurations))))
 
 
-def metric_chart(runs: pd.DataFrame, agg: pd.DataFrame, metric: str, path: Path) -> Path | None:
-    """Seed points plus mean and confidence interval, one row per configuration."""
-    declared = column(metric)
-    values = pd.to_numeric(runs[metric].where(runs[metric] != NOT_APPLICABLE), errors="coerce") if metric in runs else None
-    if values is None or values.isna().all():
-        return None
-    data = runs.assign(value=values).dropna(subset=["value"])
+MIN_RELATIVE_SPAN = 0.05  # an axis spans at least 5% of the values' magnitude (see metrics_overview)
+
+
+def metrics_overview(runs: pd.DataFrame, agg: pd.DataFrame, metrics: list[str], path: Path) -> Path | None:
+    """Small multiples, one panel per metric: each seed (dots), the mean and its interval (black),
+    one row per configuration, the same row order in every panel.
+
+    An axis never zooms a difference that is small against the values themselves into a full
+    panel: it spans at least 5% of their magnitude, and the panel's title says so when it was
+    widened. Tick labels are plain numbers (no offset such as "-1.121e2").
+    """
     order = list(agg["configuration"])
+    panels = []
+    for metric in metrics:
+        values = pd.to_numeric(runs[metric].where(runs[metric] != NOT_APPLICABLE), errors="coerce") \
+            if metric in runs else None
+        if values is not None and values.notna().any():
+            panels.append((metric, runs.assign(value=values).dropna(subset=["value"])))
+    if not panels:
+        return None
+    columns = min(3, len(panels))
+    rows = -(-len(panels) // columns)
+    label_width = max(len(name) for name in order)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.3 * columns + 0.09 * label_width, (0.32 * len(order) + 1.3) * rows),
+                             squeeze=False, sharey=True)
     colours = _colours(order)
-    fig, ax = plt.subplots(figsize=(7, 0.6 * len(order) + 1.6))
-    sns.stripplot(data=data, x="value", y="configuration", order=order, hue="configuration", palette=colours,
-                  size=7, alpha=0.6, jitter=0.15, legend=False, ax=ax)
-    for i, row in agg.iterrows():
-        mean = row[metric]
-        if mean == NOT_APPLICABLE or pd.isna(mean):
-            ax.text(0.99, i, "n/a" if mean == NOT_APPLICABLE else "no completed run", transform=ax.get_yaxis_transform(),
-                    ha="right", va="center", color="grey")
-            continue
-        ci = row[f"{metric}_ci"]
-        ax.errorbar(mean, i, xerr=None if pd.isna(ci) else ci, fmt="D", color="black", capsize=5, markersize=6, zorder=5)
-    direction = {"lower": " (lower is better)", "higher": " (higher is better)", None: ""}[declared.better]
-    ax.set_xlabel(declared.title + direction)
-    ax.set_ylabel("")
-    ax.set_title(f"{declared.label}: seeds (dots), mean and {INTERVAL_KIND} (black)", fontsize=10)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    for ax, (metric, data) in zip(axes.flat, panels):
+        declared = column(metric)
+        sns.stripplot(data=data, x="value", y="configuration", order=order, hue="configuration", palette=colours,
+                      size=6, alpha=0.6, jitter=0.15, legend=False, ax=ax)
+        for i, row in agg.reset_index(drop=True).iterrows():
+            mean, ci = row[metric], row.get(f"{metric}_ci")
+            if mean == NOT_APPLICABLE or pd.isna(mean):
+                ax.text(0.98, i, "n/a" if mean == NOT_APPLICABLE else "–", transform=ax.get_yaxis_transform(),
+                        ha="right", va="center", color="grey", fontsize=9)
+                continue
+            ax.errorbar(mean, i, xerr=None if pd.isna(ci) else ci, fmt="D", color="black", capsize=4, markersize=5,
+                        zorder=5)
+        widened = _widen_small_span(ax, data["value"].to_numpy(dtype=float))
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:.4g}"))  # no offset
+        direction = {"lower": "lower is better", "higher": "higher is better", None: ""}[declared.better]
+        ax.set_title(f"{declared.label} {declared.arrow}".strip() + (" (axis widened)" if widened else ""), fontsize=10)
+        ax.set_xlabel(", ".join(part for part in (declared.unit, direction) if part), fontsize=9)
+        ax.set_ylabel("")
+        ax.tick_params(labelsize=9)
+    fig.suptitle(f"key metrics: seeds (dots), mean and {INTERVAL_KIND} (black)", fontsize=10)
     return _save(fig, path)
+
+
+def _widen_small_span(ax: plt.Axes, values: np.ndarray) -> bool:
+    """Widen the x axis to MIN_RELATIVE_SPAN of the values' magnitude if the data span less."""
+    low, high = ax.get_xlim()
+    magnitude = float(np.nanmax(np.abs(values))) if values.size else 0.0
+    needed = MIN_RELATIVE_SPAN * magnitude
+    if magnitude == 0 or high - low >= needed:
+        return False
+    centre = (low + high) / 2
+    ax.set_xlim(centre - needed / 2, centre + needed / 2)
+    return True
 
 
 # History keys that are bookkeeping, not losses (see trainer.py).
@@ -98,7 +137,7 @@ def training_curves(suite: SuiteFolder, runs: pd.DataFrame, path: Path,
     handles = [plt.Line2D([], [], color=colour, marker="o", label=name) for name, colour in colours.items()]
     fig.legend(handles=handles, title="configuration (band: seed range)", loc="upper left", bbox_to_anchor=(0.82, 0.95))
     fig.tight_layout(rect=(0, 0, 0.82, 1))
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
     plt.close(fig)
     return path
 

@@ -48,28 +48,28 @@ def build_report(suite_folder: SuiteFolder, log=print, output: Path | None = Non
             figures.append((section, caption, path))
             log(f"chart {path.name}")
 
-    for metric in chart_columns():
-        add("Metrics", f"{column(metric).title}: every seed and the mean with its interval",
-            charts.metric_chart(runs, agg, metric, out.chart(f"metric_{metric}")))
-    add("Training", "losses per epoch (line: mean over seeds, band: range)",
-        charts.training_curves(suite_folder, runs, out.chart("training_curves"), skip))
-    add("Cost", "FID against training time and parameters, one point per run",
-        charts.quality_against_cost(runs, out.chart("quality_vs_cost")))
     add("Samples", "8x8 samples of each configuration from the same latent batch",
         charts.sample_grids(suite_folder, runs, out.chart("samples"), skip))
     for section, caption, path in _model_figures(suite, suite_folder, out, runs, skip):
         add(section, caption, path)
+    add("Key metrics", "every seed (dots), the mean and its interval (black); one panel per metric",
+        charts.metrics_overview(runs, agg, [m for m in chart_columns() if m in runs], out.chart("key_metrics")))
+    add("Training", "losses per epoch (line: mean over seeds, band: range)",
+        charts.training_curves(suite_folder, runs, out.chart("training_curves"), skip))
+    add("Cost", "FID against training time and parameters, one point per run",
+        charts.quality_against_cost(runs, out.chart("quality_vs_cost")))
 
     context = _context(suite, suite_folder, runs, skip)
     context["unreadable"] = unreadable
     claims = judge_all(suite.claims, runs)
     metrics = [m for m in leaderboard_columns() if m in agg]
     leaderboard_md = export(agg, metrics, "md")
-    markdown = _markdown(context, leaderboard_md, claims, figures, out.dir)
+    how_to_read = _how_to_read(context, agg, metrics)
+    markdown = _markdown(context, leaderboard_md, claims, figures, out.dir, how_to_read)
     write_text(out.report_md, markdown)
     write_text(out.leaderboard_md, leaderboard_md + "\n")
     write_text(out.leaderboard_csv, export(agg, metrics, "csv"))
-    write_text(out.report_html, _html(context, agg, metrics, claims, figures))
+    write_text(out.report_html, _html(context, agg, metrics, claims, figures, how_to_read))
     return out.report_html
 
 
@@ -101,6 +101,9 @@ def _context(suite: Any, suite_folder: SuiteFolder, runs: pd.DataFrame,
         "dataset": suite.info.dataset,
         "seeds": ", ".join(map(str, suite.info.seeds)),
         "seeds_present": ", ".join(str(int(seed)) for seed in sorted(runs["seed"].dropna().unique())),
+        "compared": f"{runs['configuration'].nunique()} configurations ("
+                    + ", ".join(dict.fromkeys(runs["configuration"])) + f") on {suite.info.dataset}, "
+                    f"{len(suite.info.seeds)} seed(s) each",
         "runs": f"{len(runs)} runs, {len(runs.groupby('configuration'))} configurations; "
                 + ", ".join(f"{s}: {n}" for s, n in runs["status"].value_counts().items()),
         "hardware": (f"{first.device} x {first.num_processes} process(es) ({first.distributed_type}), "
@@ -203,56 +206,97 @@ CLAIM_METHOD = (f"Welch's t-test per metric column; at least {MIN_SEEDS} seeds p
                 "measured in several feature spaces is supported (or contradicted) only if it is in every space.")
 
 
+# The report's order: the point first (leaderboard, claims, the pictures), then how to read the
+# numbers, then the figures behind them, then the details of how it was run.
+FIRST_SCREEN_FIGURES = ("Samples", "Reconstruction")
+FIGURE_ORDER = ("Key metrics", "Training", "Cost", "Latent space", "Mode coverage")
+DETAILS = ("dataset", "seeds", "seeds_present", "runs", "hardware", "versions", "git commit", "evaluator",
+           "wall time", "measured")
+
+
+def _ordered(figures: list[tuple[str, str, Path]], sections: tuple[str, ...]) -> list[tuple[str, str, Path]]:
+    return [figure for section in sections for figure in figures if figure[0] == section]
+
+
+def _how_to_read(context: dict[str, Any], agg: pd.DataFrame, metrics: list[str]) -> list[str]:
+    """The few facts without which the numbers mean nothing: where they are measured, from how many
+    samples, what a perfect model would score, and which way is better."""
+    lines = [context["measured"] + "."]
+    if context["reference"]:
+        lines.append("Real-data floor (training images scored as if they were samples, i.e. what a perfect model "
+                     f"would score at this sample count): "
+                     f"{_floor_text({k: v for k, v in context['reference'].items() if k in metrics})}.")
+    directions = [f"{column(m).label} {column(m).arrow} ({column(m).better} is better)" for m in metrics
+                  if column(m).better]
+    if directions:
+        lines.append("Direction: " + "; ".join(directions) + ".")
+    lines.append(f"Each cell is the mean over seeds ± the {INTERVAL_KIND}; a single seed has no interval, and "
+                 "differences inside the intervals are not evidence (the claims apply a test).")
+    return lines
+
+
 def _markdown(context: dict[str, Any], leaderboard: str, claims: list[dict[str, Any]],
-              figures: list[tuple[str, str, Path]], suite_dir: Path) -> str:
-    lines = [f"# {context['suite']}: report", "", context["description"], "", "## What was run", ""]
-    for key in ("dataset", "seeds", "seeds_present", "runs", "hardware", "versions", "git commit", "evaluator", "wall time", "measured"):
-        lines.append(f"- **{key.replace('_', ' ')}**: {context[key]}")
-    lines += ["", "## Leaderboard", "", f"mean ± {INTERVAL_KIND}; ↓ lower / ↑ higher is better; n/a: does not apply.",
-              "", leaderboard, ""]
+              figures: list[tuple[str, str, Path]], suite_dir: Path, how_to_read: list[str]) -> str:
+    def figure_lines(selected: list[tuple[str, str, Path]]) -> list[str]:
+        lines, section = [], None
+        for name, caption, path in selected:
+            if name != section:
+                lines += [f"## {name}", ""]
+                section = name
+            lines += [f"![{caption}]({path.relative_to(suite_dir).as_posix()})", "", f"*{caption}*", ""]
+        return lines
+
+    lines = [f"# {context['suite']}: report", "", context["description"], "", f"**Compared:** {context['compared']}",
+             "", "## Leaderboard", "", f"mean ± {INTERVAL_KIND}; ↓ lower / ↑ higher is better; n/a: does not apply.",
+             "", leaderboard, ""]
     lines += [f"**Not comparable:** {note}\n" for note in context["notes"]]
     lines += [f"**Unreadable, left out:** {problem}\n" for problem in context["unreadable"]]
-    if context["reference"]:
-        floor = context["reference"]
-        lines += ["Real-data floor (training images scored as if they were samples; a perfect model's score): "
-                  + _floor_text(floor), ""]
     if claims:
         lines += ["## Claims", "", CLAIM_METHOD, "", "| " + " | ".join(CLAIM_HEADER) + " |", "|" + "---|" * len(CLAIM_HEADER)]
         lines += ["| " + " | ".join(row) + " |" for row in _claims_rows(claims)]
         lines.append("")
-    section = None
-    for name, caption, path in figures:
-        if name != section:
-            lines += [f"## {name}", ""]
-            section = name
-        lines += [f"![{caption}]({path.relative_to(suite_dir).as_posix()})", "", f"*{caption}*", ""]
-    return "\n".join(lines)
+    lines += figure_lines(_ordered(figures, FIRST_SCREEN_FIGURES))
+    lines += ["## How to read these numbers", ""] + [f"- {line}" for line in how_to_read] + [""]
+    lines += figure_lines(_ordered(figures, FIGURE_ORDER))
+    lines += ["## What was run", ""]
+    lines += [f"- **{key.replace('_', ' ')}**: {context[key]}" for key in DETAILS]
+    return "\n".join(lines) + "\n"
 
 
 CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:auto;padding:1em;
-line-height:1.45;color:#222} h1,h2{line-height:1.2} .scroll{overflow-x:auto} table{border-collapse:collapse;
-font-size:.9em;margin:.5em 0} th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right;white-space:nowrap}
-th:first-child,td:first-child{text-align:left} td.best{font-weight:bold;color:#006d2c} td.fail{color:#b2182b}
-td.verdict-supported{color:#006d2c;font-weight:bold} td.verdict-contradicted{color:#b2182b;font-weight:bold}
-img{max-width:100%;height:auto} figure{margin:1em 0} figcaption{font-style:italic;color:#555}
-ul{padding-left:1.2em} .note{color:#555;font-size:.9em}
-table.claims td{white-space:normal;text-align:left;min-width:8em;vertical-align:top}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1180px;margin:auto;padding:1em;
+line-height:1.45;color:#222} h1,h2{line-height:1.2} .scroll{overflow-x:auto;max-width:100%}
+table{border-collapse:collapse;font-size:.85em;margin:.5em 0} th,td{border:1px solid #ccc;padding:.25em .45em;
+text-align:right;vertical-align:top} th{font-weight:600;background:#f6f6f6} td{white-space:nowrap}
+th:first-child,td:first-child{text-align:left} td small{color:#666} td.best{font-weight:bold;color:#006d2c}
+td.fail{color:#b2182b} td.verdict-supported{color:#006d2c;font-weight:bold}
+td.verdict-contradicted{color:#b2182b;font-weight:bold}
+img{max-width:100%;height:auto} figure{margin:1em 0} figcaption{font-style:italic;color:#555;font-size:.9em}
+ul{padding-left:1.2em} .note{color:#555;font-size:.9em} p,li{overflow-wrap:anywhere}
+table.claims{width:100%} table.claims td,table.claims th{white-space:normal;text-align:left;min-width:6em}
+.pair{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start} .pair figure{flex:1 1 420px;min-width:0;margin:0}
+.howto{border:1px solid #9ecae1;background:#f3f8fc;border-radius:6px;padding:.2em 1em;margin:1em 0}
+.howto h2{font-size:1.1em} .howto li{margin:.2em 0} code{word-break:break-all}
+@media (max-width:600px){body{padding:.5em} table{font-size:.78em}}
 """
 
 
 def _html(context: dict[str, Any], agg: pd.DataFrame, metrics: list[str], claims: list[dict[str, Any]],
-          figures: list[tuple[str, str, Path]]) -> str:
-    from harness.leaderboard import best_configurations, format_cell, text_frame
+          figures: list[tuple[str, str, Path]], how_to_read: list[str]) -> str:
+    from harness.leaderboard import best_configurations, text_frame
 
     e = html.escape
+
+    def figure(caption: str, path: Path) -> str:
+        data = base64.b64encode(path.read_bytes()).decode()
+        return (f"<figure><img alt='{e(caption)}' src='data:image/png;base64,{data}'>"
+                f"<figcaption>{e(caption)}</figcaption></figure>")
+
     parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
              f"<meta name='viewport' content='width=device-width, initial-scale=1'><title>{e(context['suite'])} report"
              f"</title><style>{CSS}</style></head><body>",
-             f"<h1>{e(context['suite'])}: report</h1><p>{e(context['description'])}</p><h2>What was run</h2><ul>"]
-    for key in ("dataset", "seeds", "seeds_present", "runs", "hardware", "versions", "git commit", "evaluator", "wall time", "measured"):
-        parts.append(f"<li><b>{e(key.replace('_', ' '))}</b>: {e(str(context[key]))}</li>")
-    parts.append("</ul><h2>Leaderboard</h2>")
+             f"<h1>{e(context['suite'])}: report</h1><p>{e(context['description'])}</p>"
+             f"<p><b>Compared:</b> {e(context['compared'])}</p><h2>Leaderboard</h2>"]
     texts = text_frame(agg, metrics)
     parts.append(f"<p class='note'>mean ± {e(INTERVAL_KIND)}; ↓ lower / ↑ higher is better; bold green: best; "
                  "n/a: does not apply; –: no completed run.</p><div class='scroll'><table><tr>")
@@ -262,31 +306,35 @@ def _html(context: dict[str, Any], agg: pd.DataFrame, metrics: list[str], claims
         configuration = agg["configuration"].iloc[i]
         cells = [f"<td>{e(row['configuration'])}</td>", f"<td>{e(row['seeds'])}</td>",
                  f"<td class='{'' if row['status'] == 'ok' else 'fail'}'>{e(row['status'])}</td>"]
-        for metric in metrics:
-            cls = "best" if configuration in best[metric] else ""
-            cells.append(f"<td class='{cls}'>{e(format_cell(agg.iloc[i], metric))}</td>")
+        for metric, name in zip(metrics, texts.columns[3:]):
+            mean, _, interval = row[name].partition(" ± ")  # the interval on a line of its own keeps columns narrow
+            text = e(mean) + (f"<br><small>± {e(interval)}</small>" if interval else "")
+            cells.append(f"<td class='{'best' if configuration in best[metric] else ''}'>{text}</td>")
         parts.append("<tr>" + "".join(cells) + "</tr>")
     parts.append("</table></div>")
     parts += [f"<p class='note'><b>Not comparable:</b> {e(note)}</p>" for note in context["notes"]]
     parts += [f"<p class='note'><b>Unreadable, left out:</b> {e(problem)}</p>" for problem in context["unreadable"]]
-    if context["reference"]:
-        floor = _floor_text(context["reference"])
-        parts.append(f"<p class='note'>Real-data floor (training images scored as samples): {e(floor)}</p>")
     if claims:
-        parts.append(f"<h2>Claims</h2><p>{e(CLAIM_METHOD)}</p><div class='scroll'><table class='claims'><tr>"
-                     + "".join(f"<th>{e(h)}</th>" for h in CLAIM_HEADER) + "</tr>")
+        parts.append(f"<h2>Claims</h2><p class='note'>{e(CLAIM_METHOD)}</p><div class='scroll'><table class='claims'>"
+                     "<tr>" + "".join(f"<th>{e(h)}</th>" for h in CLAIM_HEADER) + "</tr>")
         for claim, row in zip(claims, _claims_rows(claims)):
             verdict = row[-1].replace("**", "")
             cells = "".join(f"<td>{e(cell)}</td>" for cell in row[:-1])
             parts.append(f"<tr>{cells}<td class='verdict-{claim['verdict'].split()[0]}'>{e(verdict)}</td></tr>")
         parts.append("</table></div>")
+    first = _ordered(figures, FIRST_SCREEN_FIGURES)
+    if first:
+        parts.append("<h2>Samples and reconstructions</h2><div class='pair'>"
+                     + "".join(figure(caption, path) for _, caption, path in first) + "</div>")
+    parts.append("<div class='howto'><h2>How to read these numbers</h2><ul>"
+                 + "".join(f"<li>{e(line)}</li>" for line in how_to_read) + "</ul></div>")
     section = None
-    for name, caption, path in figures:
+    for name, caption, path in _ordered(figures, FIGURE_ORDER):
         if name != section:
             parts.append(f"<h2>{e(name)}</h2>")
             section = name
-        data = base64.b64encode(path.read_bytes()).decode()
-        parts.append(f"<figure><img alt='{e(caption)}' src='data:image/png;base64,{data}'>"
-                     f"<figcaption>{e(caption)}</figcaption></figure>")
-    parts.append("</body></html>")
+        parts.append(figure(caption, path))
+    parts.append("<h2>What was run</h2><ul>")
+    parts += [f"<li><b>{e(key.replace('_', ' '))}</b>: {e(str(context[key]))}</li>" for key in DETAILS]
+    parts.append("</ul></body></html>")
     return "\n".join(parts)

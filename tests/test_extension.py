@@ -189,5 +189,5 @@ def test_new_architecture_metric_and_dataset_run_through_the_library(registered,
     html = pipeline.write_report(outcome.folder.dir, log=lambda _: None).read_text()
     assert "mean colour gap" in html and "the VAE matches the test colours" in html
     charts = {p.name for p in (outcome.folder.dir / "charts").glob("*.png")}
-    assert {"metric_colour_gap.png", "samples.png", "reconstructions.png", "interpolations.png",
+    assert {"key_metrics.png", "samples.png", "reconstructions.png", "interpolations.png",
             "class_histograms.png", "training_curves.png"} <= charts

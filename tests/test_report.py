@@ -123,7 +123,7 @@ than = "gan"
     assert result.returncode == 0, result.stderr
     assert str(suite / "report.html") in result.stderr.replace("\n", "")
     charts = {p.name for p in (suite / "charts").glob("*.png")}
-    assert {"metric_fid.png", "training_curves.png", "quality_vs_cost.png", "samples.png", "reconstructions.png",
+    assert {"key_metrics.png", "training_curves.png", "quality_vs_cost.png", "samples.png", "reconstructions.png",
             "interpolations.png", "class_histograms.png"} <= charts
     for chart in (suite / "charts").glob("*.png"):
         with Image.open(chart) as image:
@@ -132,6 +132,15 @@ than = "gan"
     assert page.count("data:image/png;base64,") == len(charts)
     assert not re.search(r"""(src|href)=['"](?!data:)""", page)  # nothing external
     assert "1 of 2 failed" in page and "n/a" in page and "not significant" in page
+    # The point first: leaderboard, claims, then samples and reconstructions side by side, then how to
+    # read the numbers, the key-metrics figure, training curves, and the details last.
+    order = [page.index(marker) for marker in ("<h2>Leaderboard", "<h2>Claims", "<h2>Samples and reconstructions",
+                                               "alt='8x8 samples", "alt='the first", "How to read these numbers",
+                                               "<h2>Key metrics", "<h2>Training", "<h2>What was run")]
+    assert order == sorted(order)
+    howto = page[page.index("How to read these numbers"):page.index("<h2>Key metrics")]
+    assert "evaluator-mnist-v1" in howto and "generated images per run" in howto and "Real-data floor" in howto
+    assert "FID ↓ (lower is better)" in howto
     markdown = (suite / "report.md").read_text()
     assert "## Claims" in markdown and "charts/reconstructions.png" in markdown
     board = run_cli("leaderboard", str(suite), "--format", "md")
