@@ -2,8 +2,13 @@
 
 data := env_var_or_default("HARNESS_DATA_DIR", "../shared/data")
 
-# Install the CPU torch wheel first (a bare `torch` pulls GBs of CUDA), then the project with test tools.
+# Install the CPU torch build first (PyPI's Linux torch is the CUDA build), then the project with test tools.
 setup:
+    python -m pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+    python -m pip install -e ".[dev]"
+
+# The same with PyPI's CUDA build of torch, for a machine with an NVIDIA GPU.
+setup-gpu:
     python -m pip install torch==2.13.0
     python -m pip install -e ".[dev]"
 

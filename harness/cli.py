@@ -343,7 +343,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if outcome.evaluated:
             print_leaderboard(pipeline.leaderboard(outcome.folder.dir))
         console.print(f"results: {outcome.folder.dir}/  (leaderboard: python -m harness leaderboard "
-                      f"{outcome.folder.dir}; report: python -m harness report {outcome.folder.dir})")
+                      f"{outcome.folder.dir}; report: python -m harness report {outcome.folder.dir})",
+                      soft_wrap=True)  # never folded: the commands are copied from here
     return outcome.exit_code
 
 
