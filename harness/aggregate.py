@@ -7,6 +7,7 @@ value. Failed or diverged runs are counted, never silently dropped; a configurat
 seed gets no interval rather than a fake one; a metric that does not apply stays "n/a".
 """
 
+import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -19,7 +20,10 @@ from harness.suite import configuration_of
 
 # Columns that say which run a row is; every other column of a runs table is a result.
 EVALUATOR_COLUMNS = ["evaluator", "evaluator_sha256", "autoencoder", "autoencoder_sha256"]  # the feature spaces
-IDENTITY_COLUMNS = ["id", "configuration", "name", "model", "seed", "status", "error", "epochs", *EVALUATOR_COLUMNS]
+# How a run was trained, from its configuration and record: what `compare` checks across results folders.
+TRAINING_SETTINGS = ["setup", "mixed_precision", "device", "torch", "harness"]
+IDENTITY_COLUMNS = ["id", "configuration", "name", "model", "seed", "status", "error", "epochs", *EVALUATOR_COLUMNS,
+                    *TRAINING_SETTINGS]
 _ROW_IDENTITY = {"id", "name", "suite", "model", "seed", "config_hash", "features", "inception_weights",
                  *EVALUATOR_COLUMNS}
 
@@ -58,6 +62,12 @@ def load_runs(suite: SuiteFolder) -> pd.DataFrame:
             "train_seconds": record.train_seconds if record else None,
             "images_per_second": record.images_per_second if record else None,
             "parameters": record.parameters.get("total") if record else None,
+            "setup": json.dumps({"dataset": config.dataset, "model": config.model, **config.training,
+                                 **config.model_options}, sort_keys=True),  # the configuration minus the seed
+            "mixed_precision": record.mixed_precision if record else None,
+            "device": record.device if record else None,
+            "torch": record.versions.get("torch") if record else None,
+            "harness": record.versions.get("harness") if record else None,
             **{f"matrix.{k}": v for k, v in config.matrix.items()},
             **{k: v for k, v in metrics.items() if k not in _ROW_IDENTITY and k not in config.matrix},
             **{key: metrics.get(key) for key in EVALUATOR_COLUMNS},

@@ -82,8 +82,6 @@ def compare(claim: Claim, metric: str, runs: "pd.DataFrame") -> dict[str, Any]:
     and the one-sided p-values for "the claim's side is better" and "the other side is better"."""
     from scipy.special import stdtr
 
-    from harness.aggregate import t_quantile
-
     better, better_na = _values(runs, claim.better, metric)
     than, than_na = _values(runs, claim.than, metric)
     out: dict[str, Any] = {"metric": metric, "better_mean": None, "than_mean": None, "better_n": len(better),
@@ -101,16 +99,30 @@ def compare(claim: Claim, metric: str, runs: "pd.DataFrame") -> dict[str, Any]:
     if len(better) < MIN_SEEDS or len(than) < MIN_SEEDS:
         return {**out, "verdict": NOT_SIGNIFICANT,
                 "reason": f"fewer than {MIN_SEEDS} seeds on a side: no verdict either way (the sign alone is not evidence)"}
-    var_a, var_b = better.var(ddof=1) / len(better), than.var(ddof=1) / len(than)
-    se = math.sqrt(var_a + var_b)
-    if se == 0:
+    test = welch(better, than)
+    if test is None:
         return {**out, "verdict": NOT_SIGNIFICANT,
                 "reason": "no spread over seeds on either side: nothing to measure the difference against"}
-    dof = (var_a + var_b) ** 2 / ((var_a**2 / (len(better) - 1) if var_a else 0) + (var_b**2 / (len(than) - 1) if var_b else 0))
-    t = advantage / se
-    out.update(advantage_ci=float(t_quantile(0.5 + CONFIDENCE / 2, dof) * se),
-               p_favour=float(stdtr(dof, -t)), p_against=float(stdtr(dof, t)))
+    difference, half_width, t, dof = test
+    t *= sign
+    out.update(advantage_ci=half_width, p_favour=float(stdtr(dof, -t)), p_against=float(stdtr(dof, t)))
     return {**out, "verdict": None, "reason": None}
+
+
+def welch(a: "pd.Series", b: "pd.Series") -> tuple[float, float, float, float] | None:
+    """Welch's comparison of two samples' means: (mean(a) - mean(b), its 95 % interval half-width,
+    t, degrees of freedom); None when a side has under 2 values or neither side varies."""
+    from harness.aggregate import t_quantile
+
+    if len(a) < 2 or len(b) < 2:
+        return None
+    var_a, var_b = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    se = math.sqrt(var_a + var_b)
+    if se == 0:
+        return None
+    dof = (var_a + var_b) ** 2 / ((var_a**2 / (len(a) - 1) if var_a else 0) + (var_b**2 / (len(b) - 1) if var_b else 0))
+    difference = float(a.mean() - b.mean())
+    return difference, float(t_quantile(0.5 + CONFIDENCE / 2, dof) * se), difference / se, dof
 
 
 def _verdict(p_favour: float, p_against: float) -> tuple[str, str]:

@@ -13,7 +13,6 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from harness import __version__, pipeline
 from harness.errors import HarnessError, SuiteError, storage_problem
@@ -110,7 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--only", nargs="+", metavar="NAME", help="evaluate only runs whose name or id matches (globs allowed)")
     evaluate.add_argument("--data-dir", type=Path, help="dataset root (as for `run`)")
     evaluate.add_argument("--num-samples", type=_count(1), help="generated samples and test images for FID/KID/PR")
-    evaluate.add_argument("--metrics", nargs="+", metavar="METRIC", help="metrics to compute (default: the suite's)")
+    evaluate.add_argument("--metrics", nargs="+", metavar="METRIC",
+                          help="metrics (sample_quality, reconstruction, ...) or columns (fid, recall: the metric that "
+                          "computes them) to compute; default: the suite's; `harness list` shows both")
     evaluate.set_defaults(handler=cmd_evaluate)
 
     board = commands.add_parser(
@@ -121,10 +122,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     board.add_argument("results_dir", type=Path, metavar="RESULTS_DIR")
     board.add_argument("--sort", metavar="METRIC", help="best first by this metric (default: fid when present)")
-    board.add_argument("--metrics", nargs="+", metavar="METRIC", help="columns to show (default: the key metrics)")
+    board.add_argument("--metrics", nargs="+", metavar="METRIC",
+                       help="columns (fid, recall, ...) or metrics (sample_quality: all its columns) to show; "
+                       "default: the key metrics; `harness list` shows both")
     board.add_argument("--format", choices=["table", "md", "csv", "latex", "json"], default="table",
                        help="table (terminal) or an export format printed to stdout")
     board.set_defaults(handler=cmd_leaderboard)
+
+    compare = commands.add_parser(
+        "compare", help="the same configurations in several results folders side by side",
+        description="Compare RESULTS_B (and more) with RESULTS_A, configuration by configuration: each metric's mean "
+        "in both, the difference with its 95%% Welch interval and whether it excludes zero; every setting that "
+        "differs (sample counts, evaluator hashes, configuration, precision, device, library versions) is flagged.")
+    compare.add_argument("results_dirs", type=Path, nargs="+", metavar="RESULTS_DIR",
+                         help="two or more suite results folders; the first is the baseline")
+    compare.add_argument("--metrics", nargs="+", metavar="METRIC", help="columns to compare (default: the key metrics)")
+    compare.add_argument("--format", choices=["table", "csv"], default="table", help="table (terminal) or csv")
+    compare.set_defaults(handler=cmd_compare)
 
     report = commands.add_parser(
         "report", help="write report.md, a self-contained report.html and charts/*.png",
@@ -175,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"[bold yellow]{escape(str(err))}.[/] Finished results are kept and an interrupted run resumes "
                 "from its checkpoint: run the same command again to continue.", soft_wrap=True)
         return err.exit_code
+    except BrokenPipeError:  # `harness leaderboard ... | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error while exiting
+        return 141
     except OSError as err:  # full disk, read-only folder, permission denied: name the path, no traceback
         if _is_main_process():
             _print_error(storage_problem(err) + "; results written before are untouched")
@@ -280,6 +297,50 @@ def print_leaderboard(board: pipeline.Leaderboard, fmt: str = "table") -> None:
         print(board.export(fmt))
     for problem in board.unreadable:
         Console(stderr=True, highlight=False).print(f"[red]unreadable:[/] {escape(problem)}", soft_wrap=True)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from harness.columns import column
+    from harness.compare import compare_results
+    from harness.leaderboard import format_cell
+
+    comparison = compare_results(args.results_dirs, pipeline.metric_columns(args.metrics) if args.metrics else None)
+    if args.format == "csv":
+        print(comparison.table.to_csv(index=False), end="")
+        return 0
+    console = Console(highlight=False)
+    base = comparison.folders[0]
+    styles = {"better": "green", "worse": "red"}
+    for folder in comparison.folders[1:]:
+        part = comparison.table[comparison.table["folder"] == str(folder)]
+        rows = []
+        for _, row in part.iterrows():
+            metric = row["metric"]
+            cell = (lambda mean, ci: format_cell(pd.Series({metric: mean, f"{metric}_ci": ci}), metric))
+            difference = ("" if row["difference"] is None or pd.isna(row["difference"]) else
+                          format_cell(pd.Series({metric: row["difference"], f"{metric}_ci": row["difference_ci"]}),
+                                      metric))
+            verdict = row["verdict"]
+            rows.append([escape(row["configuration"]), escape(f"{column(metric).label} {column(metric).arrow}"),
+                         cell(row["base_mean"], row["base_ci"]), cell(row["mean"], row["ci"]), difference,
+                         f"[{styles[verdict]}]{verdict}[/]" if verdict in styles else escape(verdict)])
+        fields = [Field("configuration"), Field("metric"), Field("A", "right"), Field("B", "right"),
+                  Field("B − A (95% Welch CI)", "right"), Field("verdict", wraps=True)]
+        show(console, Grid(escape(f"A: {base}   B: {folder}"), fields, rows, keep=2,
+                           caption="mean ± 95% CI over seeds; verdict: whether the interval of B − A excludes 0"))
+    if comparison.differing:
+        rows = [[escape(setting), *(escape(v) for v in values)] for setting, values in comparison.differing]
+        show(console, Grid("[yellow]settings that differ: numbers may differ for these reasons too[/]",
+                           [Field("setting", wraps=True), *(Field(f"{chr(65 + i)}", wraps=True)
+                                                            for i in range(len(comparison.folders)))], rows))
+    else:
+        console.print("[green]same settings[/]: sample counts, evaluators, configurations, precision, device and "
+                      "library versions agree")
+    if comparison.unmatched:
+        console.print(f"not in every folder (left out): {escape(', '.join(comparison.unmatched))}", soft_wrap=True)
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:

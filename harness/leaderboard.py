@@ -26,21 +26,67 @@ def format_cell(row: pd.Series, metric: str) -> str:
     if not _is_number(mean):
         return MISSING
     declared = column(metric)
-    text = _number(mean, declared)
+    text = number_text(mean, declared)
     ci = row.get(f"{metric}_ci")
-    return f"{text} ± {_number(ci, declared, interval=True)}" if _is_number(ci) else text
+    return f"{text} ± {number_text(ci, declared, interval=True)}" if _is_number(ci) else text
 
 
-def _number(value: float, column: Column, interval: bool = False) -> str:
+def number_text(value: float, column: Column, interval: bool = False) -> str:
+    """The column's significant digits (2 for an interval), never an exponent for large numbers:
+    1730.2 s at 3 digits is `1,730`, not `1.73e+03`."""
     if column.name == "parameters" and not interval:
         return f"{value:,.0f}"
     digits = 2 if interval else column.digits
+    if value != 0 and math.isfinite(value) and math.floor(math.log10(abs(value))) >= digits - 1:
+        magnitude = math.floor(math.log10(abs(value)))
+        return f"{round(value, digits - 1 - magnitude):,.0f}"
     return f"{value:.{digits}g}"
 
 
+# Settings that change what a number means. A configuration scored under another value than the
+# suite's most common one is marked in its status and is not ranked (no "best") against the rest.
+SCORING_SETTINGS = {"fid_samples": "samples", "evaluator_sha256": "evaluator", "autoencoder_sha256": "autoencoder",
+                    "likelihood_model": "likelihood model"}
+MARK_COLUMN = "scored_differently"
+
+
+def mark_mixed_settings(agg: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """`agg` with a MARK_COLUMN: '' or e.g. 'scored with samples 1000 (others: 5000)'."""
+    completed = runs[runs["status"] == "completed"]
+    marks: dict[str, list[str]] = {}
+    for setting, label in SCORING_SETTINGS.items():
+        if setting not in completed:
+            continue
+        values = completed[setting].dropna()
+        values = values[values != NOT_APPLICABLE].map(setting_text)
+        if values.nunique() <= 1:
+            continue
+        counts = values.value_counts()
+        # The most common value is the reference; with a tie there is none and every side is marked.
+        common = {counts.index[0]} if counts.iloc[0] > counts.iloc[1] else set()
+        for configuration, group in values.groupby(completed.loc[values.index, "configuration"]):
+            own = sorted(set(group) - common)
+            if own:
+                others = ", ".join(sorted(set(values) - set(group))) or ", ".join(sorted(common))
+                marks.setdefault(str(configuration), []).append(f"{label} {', '.join(own)} (others: {others})")
+    return agg.assign(**{MARK_COLUMN: [("scored with " + "; ".join(marks[c])) if c in marks else ""
+                                       for c in agg["configuration"]]})
+
+
+def setting_text(value: Any) -> str:
+    """A setting's value as shown: whole floats as integers, a sha256 as its first 8 hex digits."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    text = str(value)
+    return text[:8] if len(text) == 64 else text  # a sha256: its first 8 hex digits
+
+
 def best_configurations(agg: pd.DataFrame, metric: str) -> set[str]:
-    """Configurations holding the best mean of `metric` (none for columns without a direction)."""
+    """Configurations holding the best mean of `metric` among those scored alike (none for columns
+    without a direction)."""
     better = column(metric).better
+    if MARK_COLUMN in agg:
+        agg = agg[agg[MARK_COLUMN] == ""]
     numbers = pd.to_numeric(agg[metric].where(agg[metric] != NOT_APPLICABLE), errors="coerce")
     if better is None or numbers.isna().all():
         return set()
@@ -65,7 +111,8 @@ def text_frame(agg: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     table = pd.DataFrame({
         "configuration": agg["configuration"],
         "seeds": agg["seeds"].astype(str),
-        "status": [_status(row) for _, row in agg.iterrows()],
+        "status": [_status(row) + (f"; {row[MARK_COLUMN]}" if row.get(MARK_COLUMN) else "")
+                   for _, row in agg.iterrows()],
     })
     for metric in metrics:
         declared = column(metric)
@@ -86,13 +133,14 @@ def _status(row: pd.Series) -> str:
 def grid(agg: pd.DataFrame, metrics: list[str], title: str) -> Grid:
     """The terminal leaderboard: configuration first (repeated when the table is split to fit), best in bold."""
     texts = text_frame(agg, metrics)
-    fields = [Field(name, justify="left" if name in ("configuration", "status") else "right") for name in texts.columns]
+    fields = [Field(name, justify="left" if name in ("configuration", "status") else "right", wraps=name == "status")
+              for name in texts.columns]
     best = {metric: best_configurations(agg, metric) for metric in metrics}
     rows = []
     for i, row in texts.iterrows():
         configuration = agg["configuration"].iloc[i]
         cells = [escape(row["configuration"]), row["seeds"],
-                 row["status"] if row["status"] == "ok" else f"[red]{row['status']}[/]"]
+                 row["status"] if row["status"] == "ok" else f"[red]{escape(row['status'])}[/]"]
         for metric, name in zip(metrics, texts.columns[3:]):
             cell = row[name]
             cells.append(f"[bold green]{cell}[/]" if configuration in best[metric] else cell)
@@ -110,7 +158,14 @@ def export(agg: pd.DataFrame, metrics: list[str], fmt: str) -> str:
         latex = text_frame(agg, metrics).to_latex(index=False, escape=True)
         return latex.replace("↓", r"$\downarrow$").replace("↑", r"$\uparrow$").replace("±", r"$\pm$")
     numeric = agg[["configuration", "model", "seeds", "completed", "failed", "statuses"]
-                  + [f"{m}{suffix}" for m in metrics for suffix in ("", "_std", "_ci", "_n")]]
+                  + ([MARK_COLUMN] if MARK_COLUMN in agg else [])
+                  + [f"{m}{suffix}" for m in metrics for suffix in ("", "_std", "_ci", "_n")]].copy()
+    # Numbers only in the numeric columns: a metric that does not apply is empty (csv) / null (json),
+    # and named in `not_applicable`.
+    numeric.insert(6, "not_applicable", [" ".join(m for m in metrics if row[m] == NOT_APPLICABLE)
+                                         for _, row in agg.iterrows()])
+    for name in [f"{m}{suffix}" for m in metrics for suffix in ("", "_std", "_ci")]:
+        numeric[name] = pd.to_numeric(numeric[name].where(numeric[name] != NOT_APPLICABLE), errors="coerce")
     if fmt == "csv":
         return numeric.to_csv(index=False)
     if fmt == "json":

@@ -474,6 +474,7 @@ def evaluate_results(results_dir: str | Path, *, data_dir: str | Path | None = N
     `on_metric(run id, metric, index, total)` as each metric of each run starts (main process)."""
     folder = SuiteFolder(Path(results_dir)).require()
     suite = load_suite(folder.suite_toml)
+    metrics = metric_families(metrics) if metrics else None
     overrides = {k: v for k, v in (("num_samples", num_samples), ("metrics", metrics)) if v is not None}
     try:
         config = suite.evaluation.model_validate({**suite.evaluation.model_dump(), **overrides, "enabled": True})
@@ -528,6 +529,32 @@ def evaluate_results(results_dir: str | Path, *, data_dir: str | Path | None = N
     return EvaluationOutcome(reference, outcomes, strategy.writes_results)
 
 
+def metric_columns(names: list[str]) -> list[str]:
+    """Result columns from names that are columns (fid) or metrics (sample_quality: every column it
+    writes), so `leaderboard`, `compare` and `evaluate` take the same words."""
+    from harness.metrics import METRICS
+
+    columns: list[str] = []
+    for name in names:
+        columns += METRICS.get(name).column_names() if name in METRICS else [name]
+    return list(dict.fromkeys(columns))
+
+
+def metric_families(names: list[str]) -> list[str]:
+    """The metrics that compute `names` (metrics themselves, or columns such as fid)."""
+    from harness.metrics import METRICS
+
+    families = []
+    for name in names:
+        family = name if name in METRICS else next((m for m in METRICS if name in METRICS.get(m).column_names()), None)
+        if family is None:
+            columns = sorted(c for m in METRICS for c in METRICS.get(m).column_names())
+            raise HarnessError(f"--metrics: unknown metric {name!r}; give a metric ({', '.join(METRICS.names())}) "
+                               f"or one of its columns ({', '.join(columns)})", exit_code=2)
+        families.append(family)
+    return list(dict.fromkeys(families))
+
+
 def _recorded_data_root(records: list[RunRecord]) -> Path | None:
     """The data root the runs trained from, if it is still there: `evaluate` after `run` needs no
     --data-dir and never downloads a second copy (None: the usual lookup, see datasets/fetch.py)."""
@@ -570,16 +597,17 @@ def leaderboard(results_dir: str | Path, metrics: list[str] | None = None, sort:
     """The suite's configurations aggregated over seeds, best first by `sort` (default: FID when present)."""
     from harness.aggregate import aggregate, result_columns, unreadable_runs
     from harness.columns import all_columns, leaderboard_columns
-    from harness.leaderboard import comparability_notes, sort_frame
+    from harness.leaderboard import comparability_notes, mark_mixed_settings, sort_frame
 
     runs = load_results(results_dir)
+    metrics = metric_columns(metrics) if metrics else None
     available = result_columns(runs)
     unknown = [m for m in (metrics or []) + ([sort] if sort else []) if m not in available and m not in all_columns()]
     if unknown:
         raise HarnessError(f"unknown metric(s) {', '.join(unknown)}; in these results: {', '.join(available)}",
                            exit_code=2)
     chosen = [m for m in (metrics or leaderboard_columns()) if m in runs]
-    table = aggregate(runs, chosen)
+    table = mark_mixed_settings(aggregate(runs, chosen), runs)
     sort = sort or ("fid" if "fid" in chosen else None)
     table = sort_frame(table, sort if sort in table else None)
     return Leaderboard(f"{Path(results_dir).name}: {len(runs)} runs, {len(table)} configurations", table, chosen,

@@ -17,7 +17,7 @@ from harness.aggregate import aggregate, first_readable, load_runs, unreadable_r
 from harness.claims import MIN_SEEDS, judge_all
 from harness.columns import INTERVAL_KIND, chart_columns, column, leaderboard_columns
 from harness.images import image_grid
-from harness.leaderboard import comparability_notes, export, sort_frame
+from harness.leaderboard import comparability_notes, export, mark_mixed_settings, sort_frame
 from harness.store import ResultsFileError, RunFolder, SuiteFolder, write_text
 from harness.suite import load_suite
 
@@ -32,7 +32,7 @@ def build_report(suite_folder: SuiteFolder, log=print, output: Path | None = Non
     out = SuiteFolder(output) if output is not None else suite_folder
     suite = load_suite(suite_folder.suite_toml)
     runs = load_runs(suite_folder)
-    agg = sort_frame(aggregate(runs), "fid" if "fid" in runs else None)
+    agg = sort_frame(mark_mixed_settings(aggregate(runs), runs), "fid" if "fid" in runs else None)
     figures: list[tuple[str, str, Path]] = []  # (section, caption, path)
     unreadable = unreadable_runs(runs)  # files that could not be read: named in the log and the report
 

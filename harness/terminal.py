@@ -33,7 +33,7 @@ def _width(markup: str) -> int:
 
 
 def _longest_word(markup: str) -> int:
-    return max((Text.from_markup(word).cell_len for word in markup.split()), default=0)
+    return max((Text(word).cell_len for word in Text.from_markup(markup).plain.split()), default=0)
 
 
 def _needed(field: Field, cells: list[str]) -> tuple[int, int]:
