@@ -198,7 +198,7 @@ class DataParallel(Strategy):
     name = "data_parallel"
 
     def __init__(self, mixed_precision: str, mixed_precision_source: str, threads: int | None = None) -> None:
-        self.accelerator = _accelerator(mixed_precision)
+        self.accelerator = _accelerator(mixed_precision, mixed_precision_source)
         self.mixed_precision_source = mixed_precision_source
         self.set_threads(threads, launch_position()[3])
 
@@ -343,7 +343,7 @@ class RunParallel(DataParallel):
     def __init__(self, mixed_precision: str, mixed_precision_source: str, threads: int | None = None) -> None:
         self.rank, self.world_size, self.local_rank, self.local_processes = launch_position()
         with _process_local_environment(self.local_rank):
-            self.accelerator = _accelerator(mixed_precision)
+            self.accelerator = _accelerator(mixed_precision, mixed_precision_source)
         self.mixed_precision_source = mixed_precision_source
         self.set_threads(threads, self.local_processes)
 
@@ -385,13 +385,20 @@ class RunParallel(DataParallel):
                 "launch_processes": self.world_size, "process_index": self.rank}
 
 
-def _accelerator(mixed_precision: str) -> Accelerator:
+def _accelerator(mixed_precision: str, source: str) -> Accelerator:
     state = AcceleratorState._shared_state
     if state and state.get("_mixed_precision", mixed_precision) != mixed_precision:
         # accelerate keeps one precision per process and refuses another; a notebook or test
         # that runs an fp32 suite and then a bf16 one resets it (the process group is kept).
         AcceleratorState._reset_state(reset_partial_state=False)
-    return Accelerator(mixed_precision=mixed_precision)
+    accelerator = Accelerator(mixed_precision=mixed_precision)
+    if mixed_precision == "fp16" and accelerator.device.type == "cpu":
+        # accelerate does not autocast to fp16 on a CPU: the run would train in fp32, recorded as fp16.
+        raise HarnessError(f"mixed precision fp16 (from {source}) needs a CUDA GPU; this process runs on the CPU, "
+                           "where it would silently train in fp32. Use bf16 (fast only where the CPU has AMX or "
+                           "AVX512-BF16) or no: --mixed-precision bf16|no, or mixed_precision in [suite]",
+                           exit_code=2)
+    return accelerator
 
 
 _LAUNCH_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE",

@@ -2,6 +2,7 @@
 command `harness run` suggests, offline, with no data directory configured anywhere.
 """
 
+import json
 import os
 import re
 import subprocess
@@ -81,3 +82,23 @@ def test_readme_quick_start_in_a_fresh_virtual_environment(tmp_path, data_dir):
         result = subprocess.run([python, "-m", "harness", *suggested], capture_output=True, text=True, env=offline,
                                 cwd=tmp_path, timeout=300)
         assert result.returncode == 0, f"{suggested}: {result.stderr[-2000:]}"
+
+
+def test_committed_launch_configuration_starts_two_cpu_processes_without_a_warning(tmp_path, data_dir):
+    result = subprocess.run(
+        ["accelerate", "launch", "--config_file", str(REPO / "launch" / "cpu-2-processes.yaml"), "-m", "harness",
+         "run", str(SUITES / "tiny.toml"), "--data-dir", str(data_dir), "--results", str(tmp_path)],
+        capture_output=True, text=True, cwd=REPO, timeout=600,
+        env={k: v for k, v in os.environ.items() if k != "ACCELERATE_USE_CPU"})  # the file alone says "CPU"
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "were not passed to `accelerate launch`" not in result.stderr
+    records = [json.loads(path.read_text()) for path in (tmp_path / "tiny").glob("*/run.json")]
+    assert sorted(r["process_index"] for r in records) == [0, 1] and {r["launch_processes"] for r in records} == {2}
+
+
+def test_every_launch_configuration_is_one_accelerate_reads():
+    from accelerate.commands.config.config_args import ClusterConfig
+
+    for path in sorted((REPO / "launch").glob("*.yaml")):
+        config = ClusterConfig.from_yaml_file(path)
+        assert config.num_processes >= 1 and config.compute_environment.value == "LOCAL_MACHINE", path

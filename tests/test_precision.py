@@ -91,3 +91,14 @@ def test_launcher_setting_wins_only_where_the_suite_is_silent(tmp_path, suite_pr
     assert run["mixed_precision"] == {"bfloat16": "bf16", "float32": "no"}[expected]
     assert run["mixed_precision_source"] == source
     assert set(run["forward_dtypes"].values()) == {expected}
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="on a GPU fp16 trains")
+def test_fp16_on_a_cpu_is_refused_before_anything_is_written(tmp_path):
+    """accelerate does not autocast to fp16 on a CPU: training would run in fp32 recorded as fp16."""
+    from tests.conftest import SUITES, run_cli
+
+    result = run_cli("run", str(SUITES / "tiny.toml"), "--results", str(tmp_path), "--mixed-precision", "fp16")
+    assert result.returncode == 2
+    assert "fp16 (from --mixed-precision) needs a CUDA GPU" in " ".join(result.stderr.split())
+    assert "Traceback" not in result.stderr and not any(tmp_path.iterdir())
