@@ -144,7 +144,9 @@ def training_curves(suite: SuiteFolder, runs: pd.DataFrame, path: Path,
 
 def quality_against_cost(runs: pd.DataFrame, path: Path) -> Path | None:
     """FID against training time and against parameters, one point per run."""
-    fid = pd.to_numeric(runs.get("fid", pd.Series(dtype=float)).where(runs.get("fid") != NOT_APPLICABLE), errors="coerce")
+    if "fid" not in runs:  # evaluation disabled, or no sample-quality metric
+        return None
+    fid = pd.to_numeric(runs["fid"].where(runs["fid"] != NOT_APPLICABLE), errors="coerce")
     data = runs.assign(fid=fid).dropna(subset=["fid", "train_seconds"])
     if data.empty:
         return None
@@ -188,6 +190,35 @@ def sample_grids(suite: SuiteFolder, runs: pd.DataFrame, path: Path,
     if not panels:
         return None
     return image_panels(panels, path, "samples from the same fixed latent batch", columns=min(4, len(panels)))
+
+
+MAX_PROGRESS_COLUMNS = 8
+
+
+def progress_strip(suite: SuiteFolder, runs: pd.DataFrame, path: Path,
+                   unreadable: Callable[[str], None]) -> Path | None:
+    """Each configuration's sample grids during training (`sample_every`), one row per configuration,
+    at most MAX_PROGRESS_COLUMNS evenly spaced epochs (always the last)."""
+    rows = first_readable(suite, runs, RunFolder.read_progress_samples, unreadable)
+    if not rows:
+        return None
+    epochs = sorted({epoch for _, grids in rows for epoch, _ in grids})
+    if len(epochs) > MAX_PROGRESS_COLUMNS:
+        picks = np.linspace(0, len(epochs) - 1, MAX_PROGRESS_COLUMNS).round().astype(int)
+        epochs = [epochs[i] for i in sorted(set(picks))]
+    fig, axes = plt.subplots(len(rows), len(epochs), figsize=(1.5 * len(epochs) + 1.2, 1.6 * len(rows) + 0.4),
+                             squeeze=False)
+    for row, (label, grids) in zip(axes, rows):
+        by_epoch = dict(grids)
+        for ax, epoch in zip(row, epochs):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if epoch in by_epoch:
+                ax.imshow(by_epoch[epoch], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+            ax.set_title(f"epoch {epoch}", fontsize=8)
+        row[0].set_ylabel(label, fontsize=8)
+    fig.suptitle("samples from the same latents during training", fontsize=10)
+    return _save(fig, path)
 
 
 def class_histograms(histograms: dict[str, np.ndarray], reference: np.ndarray, path: Path) -> Path:

@@ -56,6 +56,8 @@ def build_report(suite_folder: SuiteFolder, log=print, output: Path | None = Non
         charts.metrics_overview(runs, agg, [m for m in chart_columns() if m in runs], out.chart("key_metrics")))
     add("Training", "losses per epoch (line: mean over seeds, band: range)",
         charts.training_curves(suite_folder, runs, out.chart("training_curves"), skip))
+    add("Training", "the same 16 latents decoded during training (`sample_every`), first seed of each configuration",
+        charts.progress_strip(suite_folder, runs, out.chart("training_progress"), skip))
     add("Cost", "FID against training time and parameters, one point per run",
         charts.quality_against_cost(runs, out.chart("quality_vs_cost")))
 

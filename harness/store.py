@@ -246,6 +246,7 @@ class RunFolder:
         self.history_file = self.dir / "history.jsonl"
         self.weights_file = self.dir / "weights.safetensors"
         self.samples_png = self.dir / "samples.png"
+        self.progress_dir = self.dir / "progress"  # epoch-NNNN.png every `sample_every` epochs
         self.checkpoint = self.dir / "checkpoint"
         self.checkpoint_staging = self.dir / "checkpoint.tmp"
         self.error_log = self.dir / "error.log"
@@ -388,6 +389,32 @@ class RunFolder:
         from harness.images import save_grid
 
         save_grid(images, self.samples_png, rows=rows)
+
+    def write_progress_samples(self, epoch: int, images: "torch.Tensor", rows: int) -> None:
+        """A sample grid of the fixed latent batch after `epoch` (training progress, `sample_every`)."""
+        from harness.images import save_grid
+
+        self.progress_dir.mkdir(exist_ok=True)
+        save_grid(images, self.progress_dir / f"epoch-{epoch:04d}.png", rows=rows)
+
+    def read_progress_samples(self) -> "list[tuple[int, np.ndarray]] | None":
+        """(epoch, pixels) of every progress grid, by epoch; None when the run saved none."""
+        import numpy as np
+        from PIL import Image
+
+        paths = sorted(self.progress_dir.glob("epoch-*.png")) if self.progress_dir.is_dir() else []
+        if not paths:
+            return None
+        grids = []
+        for path in paths:
+            try:
+                with Image.open(path) as image:
+                    grids.append((int(path.stem.removeprefix("epoch-")),
+                                  np.asarray(image.convert("L" if image.mode in ("L", "LA", "I", "1") else "RGB"))))
+            except (OSError, SyntaxError, ValueError) as err:
+                raise ResultsFileError(path, f"not a readable PNG ({err})",
+                                       "retrain the run with `harness run --rerun NAME`") from None
+        return grids
 
     def read_samples(self) -> "np.ndarray | None":
         """The sample grid's pixels (H, W) or (H, W, 3), None when the run has none."""

@@ -29,7 +29,7 @@ from harness.errors import SuiteError
 from harness.claims import Claim
 from harness.evaluation.config import EvaluationConfig
 from harness.models import MODELS
-from harness.models.options import ModelOptions, late_option, resolved
+from harness.models.options import ModelOptions, display_option, late_option, resolved
 
 MixedPrecision = Literal["auto", "no", "fp16", "bf16"]
 AutoPrecision = Callable[[], tuple[str, str]]  # () -> (precision, why): what "auto" means on this device
@@ -93,6 +93,9 @@ class TrainingConfig(BaseModel):
     divergence_factor: PositiveFloat | None = late_option(
         1000.0, "stop a run as diverged when a loss's magnitude exceeds this multiple of its first step's "
         "(at least 1); null: only non-finite losses or weights stop it", gt=1.0)
+    sample_every: PositiveInt | None = display_option(
+        None, "save a 4x4 sample grid from a fixed latent batch every N epochs (and at the last), shown as a "
+        "training-progress strip in the report; changes no number and no configuration hash")
 
     def resolved(self) -> dict[str, Any]:
         return resolved(self)

@@ -32,6 +32,7 @@ from harness.suite import RunSpec
 
 SAMPLE_GRID_SEED = 0  # every run draws its sample grid from the same latent batch
 SAMPLE_GRID_SIZE = 8
+PROGRESS_GRID_SIZE = 4  # per-epoch grids (`sample_every`): the first 16 latents of the same batch
 UPDATE_EVERY_STEPS = 25  # progress and divergence checks (each needs a host sync)
 
 
@@ -207,6 +208,7 @@ def _train(spec: RunSpec, dataset: Dataset, strategy: Strategy, run: RunFolder, 
             run.write_history(position.history)
             run.write_record(record)
         progress.epoch_done(spec.id, epoch, epochs, stats.losses, stats.images_per_second)
+        _save_progress_samples(spec, epoch + 1, model, strategy, run)
         if stats.overlapping_images:
             raise RuntimeError(f"processes trained on {stats.overlapping_images} shared images in epoch {epoch + 1}")
         if epoch + 1 < epochs and strategy.any_process(stops.requested):  # stopped at an epoch's end
@@ -214,6 +216,19 @@ def _train(spec: RunSpec, dataset: Dataset, strategy: Strategy, run: RunFolder, 
             raise Stopped(stops.signum or signal.SIGTERM, f"in run {spec.id} at the end of epoch {epoch + 1}")
     record.replicas_identical = strategy.replicas_identical(model)
     return model
+
+
+def _save_progress_samples(spec: RunSpec, epoch: int, model: GenerativeModel, strategy: Strategy,
+                           run: RunFolder) -> None:
+    """Every `sample_every` epochs and at the last, a 4x4 grid from the fixed latent batch. Every
+    process samples (a wrapped network's forward may be a collective); its own generator leaves
+    the training's random streams untouched, so the trained numbers do not depend on it."""
+    every = spec.training.sample_every
+    if every is None or (epoch % every and epoch != spec.training.epochs):
+        return
+    images = model.sample(PROGRESS_GRID_SIZE**2, generator=torch.Generator().manual_seed(SAMPLE_GRID_SEED))
+    if strategy.writes_results:
+        run.write_progress_samples(epoch, images, rows=PROGRESS_GRID_SIZE)
 
 
 def _record_position(record: RunRecord, position: Position, steps_per_epoch: int, global_batch: int) -> None:

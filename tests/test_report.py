@@ -16,6 +16,7 @@ from harness.aggregate import load_runs as load_runs_of
 from harness.claims import Claim, judge_all
 from harness.terminal import render
 from harness.leaderboard import export, grid, sort_frame
+from harness.suite import load_suite
 from harness.store import SuiteFolder
 from tests.conftest import run_cli
 
@@ -145,3 +146,46 @@ than = "gan"
     assert "## Claims" in markdown and "charts/reconstructions.png" in markdown
     board = run_cli("leaderboard", str(suite), "--format", "md")
     assert board.returncode == 0 and "1 of 2 failed" in board.stdout and "| vae " in board.stdout
+
+
+PROGRESS_SUITE = """
+[suite]
+name = "progress"
+dataset = "mnist"
+seeds = [0]
+
+[defaults]
+epochs = 3
+batch_size = 64
+train_subset = 1024
+{extra}
+
+[[run]]
+name = "gan"
+model = "mlp_gan"
+latent_dim = 8
+generator_hidden = [16]
+discriminator_hidden = [16]
+
+[evaluation]
+enabled = false
+"""
+
+
+def test_sample_every_saves_progress_grids_changes_no_number_and_shows_a_strip(tmp_path):
+    plain, sampled = tmp_path / "plain.toml", tmp_path / "sampled.toml"
+    plain.write_text(PROGRESS_SUITE.format(extra=""))
+    sampled.write_text(PROGRESS_SUITE.format(extra="sample_every = 2"))
+    assert load_suite(plain).runs[0].config_hash == load_suite(sampled).runs[0].config_hash
+    for suite, results in ((plain, tmp_path / "a"), (sampled, tmp_path / "b")):
+        result = run_cli("run", str(suite), "--results", str(results))
+        assert result.returncode == 0, result.stderr
+    run = tmp_path / "b" / "progress" / "gan-s0"
+    assert sorted(p.name for p in (run / "progress").iterdir()) == ["epoch-0002.png", "epoch-0003.png"]  # and the last
+    assert not (tmp_path / "a" / "progress" / "gan-s0" / "progress").exists()
+    weights = [(root / "progress" / "gan-s0" / "weights.safetensors").read_bytes() for root in (tmp_path / "a", tmp_path / "b")]
+    assert weights[0] == weights[1]  # sampling during training leaves the trained numbers alone
+    report = run_cli("report", str(tmp_path / "b" / "progress"))
+    assert report.returncode == 0, report.stderr
+    page = (tmp_path / "b" / "progress" / "report.html").read_text()
+    assert "the same 16 latents decoded during training" in page

@@ -26,11 +26,14 @@ def resolved(options: BaseModel) -> dict[str, Any]:
 
     Options added after runs were published (`late_option`) are left out while they are at
     their default, so a run trained before the option existed keeps its configuration hash
-    (and a rerun of its suite still finds it complete).
+    (and a rerun of its suite still finds it complete). Options that change only what is saved
+    for people to look at (`display_option`) are always left out: they change no number.
     """
-    late_defaults = {name for name, field in type(options).model_fields.items()
+    fields = type(options).model_fields.items()
+    late_defaults = {name for name, field in fields
                      if (field.json_schema_extra or {}).get("late") and getattr(options, name) == field.default}
-    return options.model_dump(exclude=late_defaults)
+    display_only = {name for name, field in fields if (field.json_schema_extra or {}).get("display_only")}
+    return options.model_dump(exclude=late_defaults | display_only)
 
 
 class ModelOptions(BaseModel):
@@ -68,6 +71,11 @@ class GANOptions(ModelOptions):
 def late_option(default: Any, description: str, **constraints: Any) -> Any:
     """A field added after runs were published: not part of their hash while at its default."""
     return Field(default=default, description=description, json_schema_extra={"late": True}, **constraints)
+
+
+def display_option(default: Any, description: str, **constraints: Any) -> Any:
+    """A field that changes only what is saved for people to look at, never a trained number: not hashed."""
+    return Field(default=default, description=description, json_schema_extra={"display_only": True}, **constraints)
 
 
 class VAEOptions(ModelOptions):
