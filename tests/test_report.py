@@ -9,7 +9,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from PIL import Image
-from rich.console import Console
 
 from harness.aggregate import aggregate
 from harness.aggregate import load_runs as load_runs_of
