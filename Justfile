@@ -22,7 +22,7 @@ reproduce:
 
 # The same two-process data-parallel run CI tests, on the CPU with gloo.
 demo-ddp:
-    ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes 2 -m harness run suites/quickstart.toml --data-dir {{data}} --results results-ddp
+    accelerate launch --config_file launch/cpu-2-processes.yaml -m harness run suites/quickstart.toml --data-dir {{data}} --results results-ddp --strategy data_parallel
 
 test:
     HARNESS_DATA_DIR={{data}} python -m pytest

@@ -194,15 +194,16 @@ def _claims_rows(claims: list[dict[str, Any]]) -> list[list[str]]:
             advantage += f" ± {c['advantage_ci']:.2g}"
         spaces = "; ".join(f"{column(s['metric']).label}: {number(s['better_mean'])} vs {number(s['than_mean'])}, "
                            f"{s['verdict']}" for s in c["spaces"])
-        rows.append([c["text"], column(c["metric"]).title,
+        rows.append([c["text"], f"**{c['verdict']}**: {c['reason']}", column(c["metric"]).title,
                      f"{c['better']}: {number(c['better_mean'])} (n={c['better_n']})",
                      f"{c['than']}: {number(c['than_mean'])} (n={c['than_n']})",
-                     advantage, spaces, f"**{c['verdict']}**: {c['reason']}"])
+                     advantage, spaces])
     return rows
 
 
-CLAIM_HEADER = ["claim", "metric", "expected better", "than", "advantage (in the claim's favour, ± 95% Welch CI)",
-                "in each feature space", "verdict"]
+# The verdict right after the claim: on a narrow screen the rest of the row scrolls.
+CLAIM_HEADER = ["claim", "verdict", "metric", "expected better", "than",
+                "advantage (in the claim's favour, ± 95% Welch CI)", "in each feature space"]
 CLAIM_METHOD = (f"Welch's t-test per metric column; at least {MIN_SEEDS} seeds per side for a verdict; p-values "
                 "corrected with Holm's method over the suite's claims (family-wise error 5 %); a claim about a metric "
                 "measured in several feature spaces is supported (or contradicted) only if it is in every space.")
@@ -320,9 +321,10 @@ def _html(context: dict[str, Any], agg: pd.DataFrame, metrics: list[str], claims
         parts.append(f"<h2>Claims</h2><p class='note'>{e(CLAIM_METHOD)}</p><div class='scroll'><table class='claims'>"
                      "<tr>" + "".join(f"<th>{e(h)}</th>" for h in CLAIM_HEADER) + "</tr>")
         for claim, row in zip(claims, _claims_rows(claims)):
-            verdict = row[-1].replace("**", "")
-            cells = "".join(f"<td>{e(cell)}</td>" for cell in row[:-1])
-            parts.append(f"<tr>{cells}<td class='verdict-{claim['verdict'].split()[0]}'>{e(verdict)}</td></tr>")
+            verdict = row[1].replace("**", "")
+            cells = "".join(f"<td>{e(cell)}</td>" for cell in row[2:])
+            parts.append(f"<tr><td>{e(row[0])}</td><td class='verdict-{claim['verdict'].split()[0]}'>{e(verdict)}</td>"
+                         f"{cells}</tr>")
         parts.append("</table></div>")
     first = _ordered(figures, FIRST_SCREEN_FIGURES)
     if first:
