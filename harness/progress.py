@@ -48,9 +48,11 @@ class TrainingProgress:
         bars = enabled and self.console.is_terminal
         self.progress = _TwoLineProgress(
             # Every task's name column is as wide as the longest run id (and "p1 " for another process's
-            # run), so bars line up and no id is cut; a name wider than the terminal folds.
+            # run), so bars line up and no id is cut; it leaves the bar, steps and ETA their ~48
+            # columns, and a longer name folds onto a second line.
             TextColumn("[bold]{task.description}", table_column=Column(
-                no_wrap=True, overflow="fold", width=max([len("suite"), *(len(run) + 4 for run in costs)]))),
+                no_wrap=False, overflow="fold",
+                width=min(max([len("suite"), *(len(run) + 4 for run in costs)]), max(12, self.console.width - 48)))),
             BarColumn(bar_width=12),
             TextColumn("{task.fields[count]}", table_column=Column(no_wrap=True)),
             EtaColumn(),

@@ -17,6 +17,7 @@ from rich.text import Text
 
 BORDERS_PER_COLUMN = 3  # one space of padding on each side and one border line
 OUTER_BORDER = 1
+MIN_FOLDED_WIDTH = 8
 
 
 @dataclass(frozen=True)
@@ -63,16 +64,18 @@ class Grid:
         groups = [list(range(len(self.fields)))] if width is None else self._split(minimum, width)
         tables = []
         for number, group in enumerate(groups):
+            widths = dict(zip(group, natural if width is None else minimum))
+            widths = widths if width is None else _fold_widest(widths, width)
             part = f" ({number + 1}/{len(groups)})" if len(groups) > 1 else ""
             table = Table(title=f"{self.title}{part}", title_justify="left",
                           caption=self.caption if number == len(groups) - 1 else None, caption_justify="left")
             for i in group:
                 field = self.fields[i]
                 # A header wraps at spaces to its column's width (no_wrap would keep it whole and widen the table).
-                header = field.header if width is None else textwrap.fill(field.header, minimum[i],
+                header = field.header if width is None else textwrap.fill(field.header, widths[i],
                                                                            break_long_words=False)
                 table.add_column(header, justify=field.justify,  # type: ignore[arg-type]
-                                 min_width=natural[i] if width is None else minimum[i],
+                                 min_width=widths[i],
                                  no_wrap=width is None or not field.wraps, overflow="fold")
             for row in self.rows:
                 table.add_row(*(row[i] for i in group))
@@ -109,6 +112,16 @@ def show(console: Console, grid: Grid) -> None:
     wide = Console(file=console.file, width=max(console.width, grid.natural_width()), highlight=False)
     for table in grid.tables(None):
         wide.print(table)
+
+
+def _fold_widest(widths: dict[int, int], width: int) -> dict[int, int]:
+    """Where even one column beside the identifying ones is wider than the terminal (a very long run
+    id), narrow the widest column so the table fits: its cells fold onto more lines, nothing is cut."""
+    excess = OUTER_BORDER + sum(w + BORDERS_PER_COLUMN for w in widths.values()) - width
+    if excess <= 0:
+        return widths
+    widest = max(widths, key=lambda i: widths[i])
+    return {**widths, widest: max(MIN_FOLDED_WIDTH, widths[widest] - excess)}
 
 
 def render(grid: Grid, width: int) -> str:

@@ -101,3 +101,32 @@ def test_piped_leaderboard_is_one_plain_table():
                             text=True, cwd=ROOT, env={**os.environ, "COLUMNS": "80"}, timeout=120)
     assert result.returncode == 0 and "\x1b[" not in result.stdout and "(1/" not in result.stdout
     assert "…" not in result.stdout and "2,946,577" in result.stdout
+
+
+def test_live_display_keeps_bar_steps_eta_losses_and_the_whole_id_at_80_columns():
+    import io
+
+    from rich.console import Console
+
+    from harness.progress import TrainingProgress
+
+    long_id = "a-generative-adversarial-network-with-a-really-very-long-name-s0"
+    console = Console(width=80, file=io.StringIO(), force_terminal=True, color_system=None)
+    progress = TrainingProgress(True, {"gan-final-lr0.0005-s0": 2.0, long_id: 1.0}, console)
+    for run_id in ("gan-final-lr0.0005-s0", long_id):
+        progress.start_run(run_id, total_steps=2811)
+        progress.update(1234, epoch=2, epochs=30, losses={"discriminator": 0.512, "generator": 3.21},
+                        images_per_second=2437.0)
+        screen = Console(width=80, record=True, file=io.StringIO(), color_system=None)
+        screen.print(progress.progress.get_renderable())
+        text = screen.export_text()
+        assert "…" not in text and max(len(line.rstrip()) for line in text.splitlines()) <= 80
+        assert "step 1234/2811" in text and "ETA" in text and "━" in text
+        assert "epoch 3/30" in text and "2,437 img/s" in text and "discriminator 0.512 generator 3.21" in text
+        name_column = "".join(line[:32].strip() for line in text.splitlines())  # 80 - 48 columns for the name
+        assert run_id in text or run_id in name_column  # whole, or folded onto the next line
+        assert "suite" in text and "0/2 runs" in text
+    progress.evaluating("ais", 6, 7)
+    screen = Console(width=80, record=True, file=io.StringIO(), color_system=None)
+    screen.print(progress.progress.get_renderable())
+    assert "evaluating: ais (7/7)" in screen.export_text()
