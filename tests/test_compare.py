@@ -17,6 +17,12 @@ def test_compare_and_leaderboard_flag_a_different_sample_count(tiny_results, tmp
     # `fid` is a column; evaluate finds the metric that computes it (the leaderboard's language).
     rescored = run_cli("evaluate", str(after), "--only", "gan", "--num-samples", "200", "--metrics", "fid")
     assert rescored.returncode == 0, rescored.stderr
+    row = json.loads((after / "gan-s0" / "metrics_row.json").read_text())
+    earlier = json.loads((before / "gan-s0" / "metrics_row.json").read_text())
+    assert row["fid_samples"] == 200 and row["fid"] != earlier["fid"]  # re-scored
+    assert row["reconstruction_mse"] == earlier["reconstruction_mse"] and row["precision"] == earlier["precision"]
+    report = json.loads((after / "gan-s0" / "metrics.json").read_text())["metrics"]
+    assert "kept_from" in report["reconstruction"] and "kept_from" not in report["sample_quality"]
 
     board = run_cli("leaderboard", str(after), "--format", "json")
     rows = {row["configuration"]: row for row in json.loads(board.stdout)["configurations"]}

@@ -19,7 +19,8 @@ from harness.evaluation.session import EvaluationSession, subset_indices, subset
 from harness.metrics import METRICS, NOT_APPLICABLE
 from harness.models import build_model
 from harness.models.base import GenerativeModel
-from harness.store import MetricsRow, ReferenceRecord, ResultsFileError, RunConfig, RunFolder, SuiteFolder, now
+from harness.store import (MetricsRow, ReferenceRecord, ResultsFileError, RunConfig, RunFolder, SuiteFolder, now,
+                           read_json)
 
 
 def load_trained_model(run: RunFolder, spec: DatasetSpec, device: torch.device) -> tuple[GenerativeModel, RunConfig]:
@@ -96,6 +97,8 @@ def evaluate_run(run: RunFolder, session: EvaluationSession,
         done[name] = {"report": report[name], "row": {**values, f"{name}_seconds": seconds}}
         if session.strategy.writes_results:
             run.write_partial_evaluation({"key": key, "metrics": done})
+    for name, (earlier_report, earlier_row) in _earlier_metrics(run, session).items():
+        report[name], row = earlier_report, {**earlier_row, **row}
     on_metric("figures", len(session.config.metrics), len(session.config.metrics))
     figures = model_figures(model, session)
     row.update(session.evaluator_info)
@@ -109,6 +112,26 @@ def evaluate_run(run: RunFolder, session: EvaluationSession,
         )
     session.strategy.wait()
     return metrics_row, failed
+
+
+def _earlier_metrics(run: RunFolder, session: EvaluationSession) -> dict[str, tuple[dict, dict]]:
+    """The run's earlier results of metrics this evaluation does not compute (`evaluate --metrics fid`
+    re-scores FID and keeps the rest), as {metric: (report, row values)}. Only results from the same
+    evaluators are kept; a run retrained since has no earlier results (its folder starts afresh)."""
+    try:
+        earlier, earlier_row = read_json(run.metrics_file), run.read_metrics_row().values
+    except ResultsFileError:
+        return {}
+    if not isinstance(earlier, dict) or any(earlier.get(k) != v for k, v in session.evaluator_info.items()):
+        return {}
+    kept = {}
+    for name, result in (earlier.get("metrics") or {}).items():
+        if name in session.config.metrics or name not in METRICS or not isinstance(result, dict):
+            continue
+        columns = [*METRICS.get(name).column_names(), f"{name}_seconds"]
+        kept[name] = ({**result, "kept_from": earlier.get("evaluated_at")},
+                      {c: earlier_row[c] for c in columns if c in earlier_row})
+    return kept
 
 
 def _evaluation_key(run: RunFolder, session: EvaluationSession) -> str:
