@@ -188,7 +188,7 @@ def run_suite(suite: Suite | str | Path, results: str | Path = "results", *, dat
     console = console or Console(stderr=True, highlight=False)
     if _nothing_to_do(plan):
         return _already_complete(plan, console, on_run)
-    dataset = dataset or load_dataset(suite.info.dataset, data_dir)
+    dataset = dataset or load_dataset(suite.info.dataset, data_dir or _recorded_data_root(_records(plan.folder)))
     chosen = make_strategy(suite, strategy, threads)
     problems = [f"run {run.id}: {why}" for run in plan.to_train if (why := chosen.check_run(run))]
     if problems:
@@ -555,9 +555,21 @@ def metric_families(names: list[str]) -> list[str]:
     return list(dict.fromkeys(families))
 
 
+def _records(folder: SuiteFolder) -> list[RunRecord]:
+    """Every readable run record of a suite folder (none for a new suite)."""
+    records = []
+    for run in folder.runs():
+        try:
+            records.append(run.read_record())
+        except ResultsFileError:
+            continue
+    return records
+
+
 def _recorded_data_root(records: list[RunRecord]) -> Path | None:
-    """The data root the runs trained from, if it is still there: `evaluate` after `run` needs no
-    --data-dir and never downloads a second copy (None: the usual lookup, see datasets/fetch.py)."""
+    """The data root the runs trained from, if it is still there: `evaluate` after `run`, or `run`
+    again to finish a suite, needs no --data-dir and never downloads a second copy (None: the
+    usual lookup, see datasets/fetch.py)."""
     for record in records:
         if record.data_folder and Path(record.data_folder).is_dir():
             return Path(record.data_folder).parent

@@ -39,6 +39,11 @@ def test_every_suggested_command_works_offline_without_a_data_dir(tmp_path, data
         result = subprocess.run([sys.executable, "-m", "harness", *command], capture_output=True, text=True, env=env,
                                 cwd=tmp_path, timeout=300)
         assert result.returncode == 0, f"{command}: {result.stdout}{result.stderr}"
+    # Finishing the suite later (a new run, --rerun) needs no --data-dir either.
+    rerun = subprocess.run([sys.executable, "-m", "harness", "run", str(SUITES / "tiny.toml"), "--results",
+                            str(results), "--rerun", "vae"], capture_output=True, text=True, env=env, cwd=REPO,
+                           timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
     assert not (tmp_path / "cache" / "harness").exists()  # nothing was downloaded or looked up there
     assert (results / "tiny" / "report.html").exists()
 
