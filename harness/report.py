@@ -99,6 +99,7 @@ def _context(suite: Any, suite_folder: SuiteFolder, runs: pd.DataFrame,
         reference = None
     return {
         "suite": suite.info.name,
+        "folder": str(suite_folder.dir),
         "description": suite.info.description,
         "dataset": suite.info.dataset,
         "seeds": ", ".join(map(str, suite.info.seeds)),
@@ -224,6 +225,9 @@ def _ordered(figures: list[tuple[str, str, Path]], sections: tuple[str, ...]) ->
 def _how_to_read(context: dict[str, Any], agg: pd.DataFrame, metrics: list[str]) -> list[str]:
     """The few facts without which the numbers mean nothing: where they are measured, from how many
     samples, what a perfect model would score, and which way is better."""
+    if not any(column(m).better and m not in ("train_seconds", "images_per_second") for m in metrics):
+        return ["These runs have not been scored (evaluation disabled or not run yet): "
+                f"`python -m harness evaluate {context['folder']}` computes every metric from the saved weights."]
     lines = [context["measured"] + "."]
     if context["reference"]:
         lines.append("Real-data floor (training images scored as if they were samples, i.e. what a perfect model "
