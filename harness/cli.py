@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="harness",
         description="Train GANs and VAEs from declarative TOML suites and compare them with measured numbers.",
-        epilog="Several processes or GPUs: accelerate launch [--num_processes N] -m harness run SUITE",
+        epilog="Several processes or GPUs: accelerate launch --config_file launch/gpus.yaml -m harness run SUITE "
+        "(launch/ has configurations for CPUs, GPUs and several machines; README, 'GPUs').",
     )
     parser.add_argument("--version", action="version", version=f"harness {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -166,8 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
                                  "(autoencoder: ./autoencoder-<dataset>-v1.safetensors)")
     train_evaluator.set_defaults(handler=cmd_train_evaluator)
 
-    listing = commands.add_parser("list", help="known models, their options, and datasets",
-                                  description="List registered model families with every option and default, and datasets.")
+    listing = commands.add_parser("list", help="every key a suite takes, the models, metrics and datasets",
+                                  description="Describe every key of a suite ([suite], training, [evaluation] and "
+                                  "each model family's options: type, default, meaning), the metrics with their "
+                                  "columns, and the datasets.")
     listing.set_defaults(handler=cmd_list)
     return parser
 

@@ -28,7 +28,9 @@ def format_cell(row: pd.Series, metric: str) -> str:
     declared = column(metric)
     text = number_text(mean, declared)
     ci = row.get(f"{metric}_ci")
-    return f"{text} ± {number_text(ci, declared, interval=True)}" if _is_number(ci) else text
+    if not _is_number(ci) or (declared.better is None and ci == 0):  # one seed, or a size that never varies
+        return text
+    return f"{text} ± {number_text(ci, declared, interval=True)}"
 
 
 def number_text(value: float, column: Column, interval: bool = False) -> str:
