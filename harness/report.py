@@ -17,7 +17,7 @@ from harness.aggregate import aggregate, first_readable, load_runs, unreadable_r
 from harness.claims import MIN_SEEDS, judge_all
 from harness.columns import INTERVAL_KIND, chart_columns, column, leaderboard_columns
 from harness.images import image_grid
-from harness.leaderboard import comparability_notes, export, mark_mixed_settings, sort_frame
+from harness.leaderboard import comparability_notes, export, mark_mixed_settings, number_text, sort_frame
 from harness.store import ResultsFileError, RunFolder, SuiteFolder, write_text
 from harness.suite import load_suite
 
@@ -185,14 +185,14 @@ def _model_figures(suite: Any, suite_folder: SuiteFolder, out: SuiteFolder, runs
 def _claims_rows(claims: list[dict[str, Any]]) -> list[list[str]]:
     rows = []
     for c in claims:
-        digits = column(c["metric"]).digits
+        declared = column(c["metric"])
 
         def number(value: float | None) -> str:
-            return "–" if value is None else f"{value:.{digits}g}"
+            return "–" if value is None else number_text(value, declared)
 
         advantage = number(c["advantage"])
         if c["advantage_ci"] is not None:
-            advantage += f" ± {c['advantage_ci']:.2g}"
+            advantage += f" ± {number_text(c['advantage_ci'], declared, interval=True)}"
         spaces = "; ".join(f"{column(s['metric']).label}: {number(s['better_mean'])} vs {number(s['than_mean'])}, "
                            f"{s['verdict']}" for s in c["spaces"])
         rows.append([c["text"], f"**{c['verdict']}**: {c['reason']}", column(c["metric"]).title,
