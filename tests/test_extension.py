@@ -14,7 +14,7 @@ from harness import pipeline
 from harness.columns import Column
 from harness.datasets import DATASETS, DatasetSpec, PinnedEvaluator, load_dataset
 from harness.errors import DataError
-from harness.evaluation.evaluator import sha256_of, train_evaluator
+from harness.evaluation.evaluator import train_evaluator
 from harness.metrics import METRICS
 from harness.metrics.base import Metric
 from harness.models import MODELS, register_model

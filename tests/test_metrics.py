@@ -1,6 +1,5 @@
 """Metrics against known values, invariants and independent implementations."""
 
-import itertools
 import math
 
 import numpy as np
