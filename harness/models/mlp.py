@@ -35,7 +35,7 @@ def _pixels(image_shape: ImageShape) -> int:
 
 
 @register_model("mlp_gan", MLPGANOptions,
-                "MLP GAN, non-saturating BCE loss, Adam (study defaults: lr 2e-4, betas 0.5/0.999)")
+                "MLP GAN, objective per run (default: the study's non-saturating BCE loss), Adam (lr 2e-4, betas 0.5/0.999)")
 def mlp_gan(options: MLPGANOptions, image_shape: ImageShape) -> dict:
     """Generator: latent -> hidden -> pixels (tanh). Discriminator: pixels -> hidden -> 1 logit."""
     from torch import nn

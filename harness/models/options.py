@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 ImageShape = tuple[int, int, int]  # (channels, height, width)
 LatentDistribution = Literal["uniform", "normal"]
 LikelihoodName = Literal["bernoulli_intensities", "bernoulli", "continuous_bernoulli", "gaussian", "gaussian_fixed"]
+# The registered GAN objectives (harness/models/objectives/); a test keeps the two lists equal.
+ObjectiveName = Literal["non_saturating", "least_squares", "hinge"]
 ActivationName = Literal["relu", "leaky_relu", "elu", "gelu", "silu", "tanh"]
 # Adam's (beta1, beta2): a TOML list of two numbers in [0, 1).
 Betas = Annotated[list[Annotated[float, Field(ge=0, lt=1)]], Field(min_length=2, max_length=2)]
@@ -34,6 +36,16 @@ def resolved(options: BaseModel) -> dict[str, Any]:
                      if (field.json_schema_extra or {}).get("late") and getattr(options, name) == field.default}
     display_only = {name for name, field in fields if (field.json_schema_extra or {}).get("display_only")}
     return options.model_dump(exclude=late_defaults | display_only)
+
+
+def late_option(default: Any, description: str, **constraints: Any) -> Any:
+    """A field added after runs were published: not part of their hash while at its default."""
+    return Field(default=default, description=description, json_schema_extra={"late": True}, **constraints)
+
+
+def display_option(default: Any, description: str, **constraints: Any) -> Any:
+    """A field that changes only what is saved for people to look at, never a trained number: not hashed."""
+    return Field(default=default, description=description, json_schema_extra={"display_only": True}, **constraints)
 
 
 class ModelOptions(BaseModel):
@@ -55,27 +67,15 @@ class GANOptions(ModelOptions):
     latent_distribution: LatentDistribution = Field("uniform", description="prior of z: uniform on [-1, 1] or normal")
     lr: PositiveFloat = Field(2e-4, description="Adam learning rate of both networks")
     betas: Betas = Field([0.5, 0.999], description="Adam's (beta1, beta2) for both networks")
-
-    @property
-    def objective_name(self) -> str:
-        # The one objective so far; a per-run `objective` option comes with the model-zoo issue.
-        return "non_saturating"
+    objective: ObjectiveName = late_option(
+        "non_saturating", "the GAN loss: non_saturating (Goodfellow et al. 2014, the study's), least_squares "
+        "(LSGAN, Mao et al. 2017) or hinge (Lim & Ye 2017; Miyato et al. 2018)")
 
     def build_model(self, networks: "dict[str, nn.Module]", image_shape: ImageShape) -> "GenerativeModel":
         from harness.models.gan import GAN
         from harness.models.objectives import OBJECTIVES
 
-        return GAN(self, networks, image_shape, OBJECTIVES.get(self.objective_name)())
-
-
-def late_option(default: Any, description: str, **constraints: Any) -> Any:
-    """A field added after runs were published: not part of their hash while at its default."""
-    return Field(default=default, description=description, json_schema_extra={"late": True}, **constraints)
-
-
-def display_option(default: Any, description: str, **constraints: Any) -> Any:
-    """A field that changes only what is saved for people to look at, never a trained number: not hashed."""
-    return Field(default=default, description=description, json_schema_extra={"display_only": True}, **constraints)
+        return GAN(self, networks, image_shape, OBJECTIVES.get(self.objective)())
 
 
 class VAEOptions(ModelOptions):

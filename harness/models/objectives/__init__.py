@@ -22,4 +22,4 @@ class GANObjective(ABC):
 
 OBJECTIVES: Registry[type[GANObjective]] = Registry("GAN objective")
 
-from harness.models.objectives import non_saturating  # noqa: E402,F401
+from harness.models.objectives import hinge, least_squares, non_saturating  # noqa: E402,F401
