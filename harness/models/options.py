@@ -6,7 +6,7 @@ the architecture's own keys; the family's `build_model` puts the networks into t
 
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
 
 if TYPE_CHECKING:
     from torch import nn
@@ -89,6 +89,19 @@ class VAEOptions(ModelOptions):
         "observation model p(x|z): bernoulli (binarized), continuous_bernoulli, gaussian, gaussian_fixed "
         "(dequantized intensities), or bernoulli_intensities (the study's BCE on grey levels; not a density)")
     observation_std: PositiveFloat = late_option(0.1, "standard deviation of gaussian_fixed", le=1.0)
+    beta: float = late_option(
+        1.0, "weight of the KL term in the training loss (beta-VAE, Higgins et al. 2017); the reported ELBO and "
+        "IWAE bounds are always at beta = 1", ge=0.0)
+    train_samples: PositiveInt = late_option(
+        1, "importance samples k in the training objective: 1 trains on the ELBO, k > 1 on the IWAE bound "
+        "(Burda et al. 2016)", le=1024)
+
+    @model_validator(mode="after")
+    def _one_objective(self) -> "VAEOptions":
+        if self.beta != 1.0 and self.train_samples > 1:
+            raise ValueError("beta != 1 and train_samples > 1 do not combine: beta weights the ELBO's KL term, "
+                             "train_samples > 1 trains on the IWAE bound, which has no separate KL term")
+        return self
 
     def build_model(self, networks: "dict[str, nn.Module]", image_shape: ImageShape) -> "GenerativeModel":
         from harness.models.likelihoods import LIKELIHOODS

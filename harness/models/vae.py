@@ -52,17 +52,39 @@ class VAE(GenerativeModel):
         return -self.likelihood.log_prob(outputs, target), kl_terms.sum(1)
 
     def train_step(self, images: torch.Tensor, noise: Noise, backward: Backward) -> dict[str, torch.Tensor]:
-        eps = noise.normal(self.latent_dim)
+        """One update on -ELBO with the KL term weighted by beta (beta-VAE), or with train_samples
+        k > 1 on the IWAE bound (-log mean_k w_k); `reconstruction` and `kl` are the ELBO's two terms
+        either way (averaged over the k samples), so histories stay comparable."""
+        k = self.options.train_samples
+        eps = noise.normal(self.latent_dim) if k == 1 else noise.normal(k, self.latent_dim)
         uniform = noise.uniform(0.0, 1.0, *images.shape[1:]) if self.likelihood.dequantizes else None
-        reconstruction, kl = self.negative_elbo_terms(
-            self.likelihood.observe(images, uniform), eps, self.networks["encoder"], self.networks["decoder"], per_image=False
-        )
-        loss = reconstruction + kl
+        observed = self.likelihood.observe(images, uniform)
+        if k == 1:
+            reconstruction, kl = self.negative_elbo_terms(observed, eps, self.networks["encoder"],
+                                                          self.networks["decoder"], per_image=False)
+            loss = reconstruction + self.options.beta * kl
+        else:
+            mean, logvar = self._posterior(self.networks["encoder"], observed)
+            log_px_z, log_pz, log_qz_x = self._log_weight_terms(observed, mean, logvar, eps, self.networks["decoder"])
+            loss = -(torch.logsumexp(log_px_z + log_pz - log_qz_x, dim=1) - math.log(k)).mean()
+            reconstruction, kl = -log_px_z.mean(), (log_qz_x - log_pz).mean()
         optimizer = self.optimizers["vae"]
         optimizer.zero_grad(set_to_none=True)
         backward(loss)
         optimizer.step()
         return {"loss": loss.detach(), "reconstruction": reconstruction.detach(), "kl": kl.detach()}
+
+    def _log_weight_terms(self, observed: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor,
+                          decoder: nn.Module) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """log p(x|z), log p(z) and log q(z|x) for z = mean + std * eps, each (n, k), eps (n, k, d)."""
+        n, k, d = eps.shape
+        z = mean[:, None, :] + torch.exp(0.5 * logvar)[:, None, :] * eps
+        outputs = decoder(z.reshape(n * k, d)).float().reshape(n, k, -1)
+        flat = observed.float().flatten(1)
+        log_px_z = self.likelihood.log_prob(outputs, flat[:, None, :].expand_as(outputs))
+        log_pz = (-0.5 * z.pow(2) - HALF_LOG_2PI).sum(-1)
+        log_qz_x = (-0.5 * eps.pow(2) - HALF_LOG_2PI - 0.5 * logvar[:, None, :]).sum(-1)
+        return log_px_z, log_pz, log_qz_x
 
     # -- capabilities: Encodes, Decodes, BoundsLikelihood ----------------------------------
 
@@ -96,13 +118,6 @@ class VAE(GenerativeModel):
     def log_importance_weights(self, observed: torch.Tensor, num_samples: int, generator: torch.Generator) -> torch.Tensor:
         images = observed.float()
         mean, logvar = self.encode(images)
-        n, d = mean.shape
-        eps = torch.randn((n, num_samples, d), generator=generator).to(mean.device)
-        std = torch.exp(0.5 * logvar)[:, None, :]
-        z = mean[:, None, :] + std * eps
-        outputs = self.net("decoder")(z.reshape(n * num_samples, d)).float().reshape(n, num_samples, -1)
-        flat = images.flatten(1)
-        log_px_z = self.likelihood.log_prob(outputs, flat[:, None, :].expand_as(outputs))
-        log_pz = (-0.5 * z.pow(2) - HALF_LOG_2PI).sum(-1)
-        log_qz_x = (-0.5 * eps.pow(2) - HALF_LOG_2PI - 0.5 * logvar[:, None, :]).sum(-1)
+        eps = torch.randn((mean.shape[0], num_samples, mean.shape[1]), generator=generator).to(mean.device)
+        log_px_z, log_pz, log_qz_x = self._log_weight_terms(images, mean, logvar, eps, self.net("decoder"))
         return log_px_z + log_pz - log_qz_x

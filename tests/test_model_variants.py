@@ -1,5 +1,6 @@
-"""GAN objectives: known loss values on fixed logits, every registered objective selectable by a
-suite, each one learning on real MNIST, and each DDP-safe (two CPU processes end identical)."""
+"""Model variants: GAN objectives (known loss values on fixed logits, each learning on real MNIST),
+beta-VAE and IWAE-trained VAEs (their training losses against the ELBO's terms), and every variant
+DDP-safe (two CPU processes end with identical replicas)."""
 
 import json
 import math
@@ -79,9 +80,55 @@ def test_each_objective_trains_on_real_mnist_and_the_discriminator_learns(name, 
     assert sum(d_losses[-10:]) / 10 < d_losses[0] - 0.1 * abs(d_losses[0]), d_losses
 
 
+def vae(**options) -> "torch.nn.Module":
+    return build_model("mlp_vae", {"encoder_hidden": [64], "decoder_hidden": [64], "latent_dim": 8, **options},
+                       (1, 28, 28))
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.5, 4.0])
+def test_beta_weights_only_the_kl_term_of_the_training_loss(beta, mnist):
+    torch.manual_seed(0)
+    model = vae(beta=beta)
+    step = model.train_step(mnist.train_images[:64].float() / 255, ShardedNoise(0, 0, 64, 0, 1, torch.device("cpu")),
+                            lambda loss: loss.backward())
+    assert step["loss"].item() == pytest.approx(step["reconstruction"].item() + beta * step["kl"].item(), rel=1e-5)
+
+
+def test_iwae_training_loss_is_a_tighter_bound_than_the_elbo_terms(mnist):
+    """-log mean_k w_k <= mean_k -log w_k = reconstruction + KL (Jensen), for the same k draws."""
+    torch.manual_seed(0)
+    model = vae(train_samples=8)
+    images = mnist.train_images[:64].float() / 255
+    step = model.train_step(images, ShardedNoise(0, 0, 64, 0, 1, torch.device("cpu")), lambda loss: loss.backward())
+    elbo_loss = step["reconstruction"].item() + step["kl"].item()
+    assert step["loss"].item() < elbo_loss
+
+
+@pytest.mark.parametrize("options", [{"beta": 4.0}, {"train_samples": 5}])
+def test_vae_variants_learn_on_real_mnist(options, mnist):
+    torch.manual_seed(0)
+    model = vae(**options)
+    data = mnist.train_images[:3200].float() / 255
+    source = ShardedNoise(0, 0, 64, 0, 1, torch.device("cpu"))
+    losses = [model.train_step(data[i : i + 64], source, lambda loss: loss.backward())["loss"].item()
+              for i in range(0, 3200, 64)]
+    assert sum(losses[-10:]) / 10 < 0.6 * losses[0], losses
+
+
+def test_vae_variant_defaults_keep_published_hashes_and_bad_combinations_are_refused():
+    from pydantic import ValidationError
+
+    from harness.models.mlp import MLPVAEOptions
+
+    assert not {"beta", "train_samples"} & set(MLPVAEOptions().resolved())
+    assert MLPVAEOptions(beta=4.0).resolved()["beta"] == 4.0
+    with pytest.raises(ValidationError, match="do not combine"):
+        MLPVAEOptions(beta=4.0, train_samples=5)
+
+
 SUITE = """
 [suite]
-name = "objectives"
+name = "variants"
 dataset = "mnist"
 seeds = [0]
 
@@ -95,20 +142,38 @@ latent_dim = 16
 generator_hidden = [32]
 discriminator_hidden = [32]
 
-[matrix]
-objective = ["least_squares", "hinge"]
+[defaults.mlp_vae]
+latent_dim = 8
+encoder_hidden = [32]
+decoder_hidden = [32]
 
 [[run]]
-name = "gan"
+name = "gan-least-squares"
 model = "mlp_gan"
+objective = "least_squares"
+
+[[run]]
+name = "gan-hinge"
+model = "mlp_gan"
+objective = "hinge"
+
+[[run]]
+name = "vae-beta"
+model = "mlp_vae"
+beta = 4.0
+
+[[run]]
+name = "vae-iwae"
+model = "mlp_vae"
+train_samples = 5
 
 [evaluation]
 enabled = false
 """
 
 
-def test_new_objectives_train_under_two_processes_with_identical_replicas(tmp_path):
-    suite = tmp_path / "objectives.toml"
+def test_every_new_variant_trains_under_two_processes_with_identical_replicas(tmp_path):
+    suite = tmp_path / "variants.toml"
     suite.write_text(SUITE)
     env = {**os.environ, "HARNESS_DATA_DIR": str(_data_dir()), "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
     launched = subprocess.run(
@@ -117,8 +182,8 @@ def test_new_objectives_train_under_two_processes_with_identical_replicas(tmp_pa
          "-m", "harness", "run", str(suite), "--results", str(tmp_path), "--strategy", "data_parallel"],
         capture_output=True, text=True, env=env, timeout=300)
     assert launched.returncode == 0, launched.stderr[-3000:]
-    records = [json.loads(p.read_text()) for p in (tmp_path / "objectives").glob("*/run.json")]
-    assert len(records) == 2
-    for record in records:
+    records = {r["name"]: r for r in (json.loads(p.read_text()) for p in (tmp_path / "variants").glob("*/run.json"))}
+    assert set(records) == {"gan-least-squares", "gan-hinge", "vae-beta", "vae-iwae"}
+    for record in records.values():
         assert record["status"] == "completed" and record["num_processes"] == 2
         assert record["replicas_identical"] is True, record["id"]
