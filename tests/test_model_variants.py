@@ -1,4 +1,4 @@
-"""Model variants: GAN objectives (known loss values on fixed logits, each learning on real MNIST),
+"""Model variants: convolutional architectures (shapes at 28x28x1 and 32x32x3, learning on MNIST), GAN objectives (known loss values on fixed logits, each learning on real MNIST),
 beta-VAE and IWAE-trained VAEs (their training losses against the ELBO's terms), and every variant
 DDP-safe (two CPU processes end with identical replicas)."""
 
@@ -126,6 +126,42 @@ def test_vae_variant_defaults_keep_published_hashes_and_bad_combinations_are_ref
         MLPVAEOptions(beta=4.0, train_samples=5)
 
 
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
+def test_convolutional_architectures_are_sized_from_the_image_shape(shape):
+    n = 5
+    gan = build_model("dcgan", {"spectral_norm": True, "base_channels": 8}, shape)
+    images = gan.networks["generator"](torch.rand(n, 100) * 2 - 1)
+    assert images.shape == (n, *shape) and images.abs().max() <= 1  # tanh range
+    assert gan.networks["discriminator"](images).shape == (n, 1)
+    assert gan.sample(n).shape == (n, *shape)
+    for likelihood, outputs in (("bernoulli", 1), ("gaussian", 2)):
+        model = build_model("conv_vae", {"likelihood": likelihood, "base_channels": 8, "latent_dim": 6}, shape)
+        mean, logvar = model.encode(torch.rand(n, *shape))
+        assert mean.shape == logvar.shape == (n, 6)
+        assert model.networks["decoder"](mean).shape == (n, outputs * shape[0], *shape[1:])  # the likelihood's parameters
+        assert model.decode(mean).shape == (n, *shape)
+
+
+def test_convolutional_architectures_refuse_sides_they_cannot_halve_twice():
+    with pytest.raises(ValueError, match="divisible by 4, not 30x30"):
+        build_model("dcgan", {}, (1, 30, 30))
+
+
+@pytest.mark.parametrize("name, options, loss", [
+    ("dcgan", {"base_channels": 8, "objective": "hinge", "spectral_norm": True}, "discriminator"),
+    ("dcgan", {"base_channels": 8}, "discriminator"),
+    ("conv_vae", {"base_channels": 8, "latent_dim": 8}, "loss"),
+])
+def test_convolutional_models_learn_on_real_mnist(name, options, loss, mnist):
+    torch.manual_seed(0)
+    model = build_model(name, options, (1, 28, 28))
+    data = mnist.train_images[:2560].float() / 255
+    source = ShardedNoise(0, 0, 64, 0, 1, torch.device("cpu"))
+    losses = [model.train_step(data[i : i + 64], source, lambda value: value.backward())[loss].item()
+              for i in range(0, 2560, 64)]
+    assert sum(losses[-8:]) / 8 < losses[0] - 0.1 * abs(losses[0]), losses
+
+
 SUITE = """
 [suite]
 name = "variants"
@@ -167,6 +203,19 @@ name = "vae-iwae"
 model = "mlp_vae"
 train_samples = 5
 
+[[run]]
+name = "dcgan-hinge-sn"
+model = "dcgan"
+base_channels = 8
+objective = "hinge"
+spectral_norm = true
+
+[[run]]
+name = "conv-vae"
+model = "conv_vae"
+base_channels = 8
+latent_dim = 8
+
 [evaluation]
 enabled = false
 """
@@ -183,7 +232,7 @@ def test_every_new_variant_trains_under_two_processes_with_identical_replicas(tm
         capture_output=True, text=True, env=env, timeout=300)
     assert launched.returncode == 0, launched.stderr[-3000:]
     records = {r["name"]: r for r in (json.loads(p.read_text()) for p in (tmp_path / "variants").glob("*/run.json"))}
-    assert set(records) == {"gan-least-squares", "gan-hinge", "vae-beta", "vae-iwae"}
+    assert set(records) == {"gan-least-squares", "gan-hinge", "vae-beta", "vae-iwae", "dcgan-hinge-sn", "conv-vae"}
     for record in records.values():
         assert record["status"] == "completed" and record["num_processes"] == 2
         assert record["replicas_identical"] is True, record["id"]

@@ -56,4 +56,4 @@ def build_model(name: str, options: ModelOptions | dict[str, Any], image_shape: 
 
 
 # Built-in architectures register themselves on import.
-from harness.models import mlp  # noqa: E402,F401
+from harness.models import conv, mlp  # noqa: E402,F401
