@@ -30,6 +30,7 @@ from harness.claims import Claim
 from harness.evaluation.config import EvaluationConfig
 from harness.models import MODELS
 from harness.models.options import ModelOptions, display_option, late_option, resolved
+from harness.search import Search, parse_search, trial_id
 
 MixedPrecision = Literal["auto", "no", "fp16", "bf16"]
 AutoPrecision = Callable[[], tuple[str, str]]  # () -> (precision, why): what "auto" means on this device
@@ -102,8 +103,8 @@ class TrainingConfig(BaseModel):
 
 
 TRAINING_KEYS = set(TrainingConfig.model_fields)
-_RUN_KEYS = {"name", "model", "matrix"}
-_TOP_LEVEL = {"suite", "defaults", "matrix", "run", "evaluation", "claim"}
+_RUN_KEYS = {"name", "model", "matrix", "search"}
+_TOP_LEVEL = {"suite", "defaults", "matrix", "search", "run", "evaluation", "claim"}
 
 
 def _name_problem(value: str) -> str | None:
@@ -137,7 +138,8 @@ class RunSpec:
     mixed_precision: str
     training: TrainingConfig
     model_config: ModelOptions
-    matrix: dict[str, Any] = field(default_factory=dict)
+    matrix: dict[str, Any] = field(default_factory=dict)  # swept and searched values of this run
+    trial: int | None = None  # random search: the trial's index (harness/search.py)
 
     def resolved_config(self) -> dict[str, Any]:
         """Everything that determines training, fully resolved; what is saved and hashed."""
@@ -263,7 +265,8 @@ class _Expander:
                                                      self.launcher_mixed_precision, self.auto_precision)
         defaults_training, defaults_by_model = self._defaults()
         suite_matrix = self._matrix(self.raw.get("matrix", {}), "matrix")
-        runs = self._runs(info, defaults_training, defaults_by_model, suite_matrix)
+        suite_search = self._search(self.raw["search"], "search") if "search" in self.raw else None
+        runs = self._runs(info, defaults_training, defaults_by_model, suite_matrix, suite_search)
         evaluation = self._evaluation()
         if info is not None and evaluation is not None:
             self._check_sizes(info, runs, evaluation)
@@ -333,12 +336,12 @@ class _Expander:
 
     def _check_distinct(self, runs: list[RunSpec]) -> None:
         """Two runs with one configuration hash would train the same thing twice (e.g. lr = [1, 1.0])."""
-        seen: dict[str, str] = {}
-        for run in runs:
-            if run.config_hash in seen:
-                self.problem("run", f"{seen[run.config_hash]} and {run.id} have the same configuration "
+        seen: dict[tuple[str, int | None], str] = {}
+        for run in runs:  # search trials may draw the same values: each trial is still its own run
+            if (run.config_hash, run.trial) in seen:
+                self.problem("run", f"{seen[run.config_hash, run.trial]} and {run.id} have the same configuration "
                              f"(after resolving values such as 1 and 1.0); remove one")
-            seen.setdefault(run.config_hash, run.id)
+            seen.setdefault((run.config_hash, run.trial), run.id)
 
     # -- tables -------------------------------------------------------------------------
 
@@ -392,12 +395,19 @@ class _Expander:
                 matrix[key] = values
         return matrix
 
+    def _search(self, table: Any, where: str) -> Search | None:
+        search, problems = parse_search(table, where)
+        for key_path, problem in problems:
+            self.problem(key_path, problem)
+        return search
+
     def _runs(
         self,
         info: SuiteInfo | None,
         defaults_training: dict[str, Any],
         defaults_by_model: dict[str, dict[str, Any]],
         suite_matrix: dict[str, list[Any]],
+        suite_search: Search | None,
     ) -> list[RunSpec]:
         tables = self.raw.get("run")
         if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
@@ -425,10 +435,16 @@ class _Expander:
             overlap = set(run_matrix) & set(suite_matrix)
             for key in sorted(overlap):
                 self.problem(f"{where}.matrix.{key}", "also swept by the suite-level [matrix]; sweep it in one place")
+            search = (suite_search, "search") if suite_search is not None else None
+            if "search" in table:
+                if suite_search is not None:
+                    self.problem(f"{where}.search", "the suite has a [search] table too; search in one place")
+                run_search = self._search(table["search"], f"{where}.search")
+                search = (run_search, f"{where}.search") if run_search is not None else None
             options = {k: v for k, v in table.items() if k not in _RUN_KEYS}
             expanded = self._expand_run(
                 info, where, name, model, options, defaults_training, defaults_by_model.get(model, {}),
-                {**suite_matrix, **run_matrix}, set(suite_matrix),
+                {**suite_matrix, **run_matrix}, set(suite_matrix), search,
             )
             runs.extend(expanded)
         ids: dict[str, str] = {}
@@ -449,8 +465,9 @@ class _Expander:
         defaults_model: dict[str, Any],
         matrix: dict[str, list[Any]],
         suite_matrix_keys: set[str],
+        search: tuple[Search, str] | None = None,
     ) -> list[RunSpec]:
-        """Validate one [[run]] table and expand it over its matrix and the seeds.
+        """Validate one [[run]] table and expand it over its matrix, its search trials and the seeds.
 
         Returns no runs once the file has a problem (all problems are still collected).
         """
@@ -478,9 +495,10 @@ class _Expander:
                 self._validate(target_class, {**base, key: value}, f"{origin}.{key}[{i}]", report={key}, inline=True)
             if len({json.dumps(v, sort_keys=True) for v in values}) != len(values):
                 self.problem(f"{origin}.{key}", "has duplicate values")
+        trials = self._trials(search, where, name, known, matrix, base_training, base_model, config_class)
         if self.problems or info is None or name is None:
             return []  # runs are only built from a problem-free file
-        count = len(info.seeds)
+        count = len(info.seeds) * len(trials)
         for values in matrix.values():
             count *= len(values)
         self.expanded += count
@@ -491,11 +509,14 @@ class _Expander:
 
         runs = []
         keys = list(matrix)
-        for combination in itertools.product(*(matrix[k] for k in keys)):
-            chosen = dict(zip(keys, combination))
+        for combination, (trial, drawn) in itertools.product(itertools.product(*(matrix[k] for k in keys)), trials):
+            swept = dict(zip(keys, combination))
+            chosen = {**swept, **drawn}
             training = TrainingConfig(**{**base_training, **{k: v for k, v in chosen.items() if k in TRAINING_KEYS}})
             model_config = config_class(**{**base_model, **{k: v for k, v in chosen.items() if k in model_keys}})
-            stem = "-".join([name, *(f"{k}{_format_value(v)}" for k, v in chosen.items())])
+            stem = "-".join([name, *(f"{k}{_format_value(v)}" for k, v in swept.items())])
+            if trial is not None:
+                stem = trial_id(stem, trial, len(trials))
             if not re.fullmatch(_SAFE_NAME, stem):
                 self.problem(where, f"run id {stem!r} would not be a safe folder name; sweep other values")
                 return []
@@ -515,9 +536,33 @@ class _Expander:
                         training=training,
                         model_config=model_config,
                         matrix=chosen,
+                        trial=trial,
                     )
                 )
         return runs
+
+    def _trials(self, located: tuple[Search, str] | None, where: str, name: str | None, known: set[str],
+                matrix: dict[str, list[Any]], base_training: dict[str, Any], base_model: dict[str, Any],
+                config_class: type[BaseModel]) -> list[tuple[int | None, dict[str, Any]]]:
+        """(trial index, drawn values) of the run's search (and where the search table is), each
+        value validated like a matrix value; [(None, {})] without a search."""
+        if located is None or name is None:
+            return [(None, {})]
+        search, origin = located
+        for key in search.distributions:
+            if key not in known:
+                self.problem(f"{origin}.{key}", _unknown_key_message(key, known, f" for this run's model ({where})"))
+            elif key in matrix:
+                self.problem(f"{origin}.{key}", "is also swept by a matrix; sweep or search it, not both")
+        if self.problems:
+            return [(None, {})]
+        trials = list(enumerate(search.trials(name)))
+        for index, drawn in trials:
+            for key, value in drawn.items():
+                target_class, base = (TrainingConfig, base_training) if key in TRAINING_KEYS else (config_class, base_model)
+                self._validate(target_class, {**base, key: value}, f"{origin}.{key} (trial {index}: {value!r})",
+                               report={key}, inline=True)
+        return trials
 
     def _validate(
         self,

@@ -1,0 +1,115 @@
+"""Random hyperparameter search: a `[search]` table (suite-wide) or `[run.search]` (one run) draws
+`samples` configurations from distributions, seeded, as Lucic et al. 2018 ("Are GANs Created
+Equal?") did to compare GAN objectives at equal budgets.
+
+    [run.search]
+    samples = 8                                   # configurations drawn for this run
+    seed = 0                                      # optional (default 0)
+    lr = { log_uniform = [1e-5, 1e-3] }
+    latent_dim = { int = [16, 128] }              # inclusive
+    leaky_slope = { uniform = [0.0, 0.3] }
+    objective = { choice = ["non_saturating", "hinge"] }
+
+Trial i of run NAME is drawn from a generator seeded by (seed, NAME, i) alone, so adding samples
+keeps the earlier trials, and the same suite always gives the same runs. Trial ids are
+`NAME-t00`, `NAME-t01`, ...; the drawn values are recorded like matrix values. Floats are
+rounded to 3 significant digits (readable, and exactly what is saved and hashed).
+"""
+
+import hashlib
+import math
+import random
+from dataclasses import dataclass
+from typing import Any
+
+DISTRIBUTIONS = ("log_uniform", "uniform", "int", "choice")
+SEARCH_KEYS = {"samples", "seed"}
+MAX_SAMPLES = 10_000
+
+
+@dataclass(frozen=True)
+class Distribution:
+    kind: str
+    arguments: tuple[Any, ...]
+
+    def draw(self, rng: random.Random) -> Any:
+        if self.kind == "choice":
+            return self.arguments[rng.randrange(len(self.arguments))]
+        low, high = self.arguments
+        if self.kind == "int":
+            return rng.randint(low, high)
+        if self.kind == "log_uniform":
+            return _round(math.exp(rng.uniform(math.log(low), math.log(high))))
+        return _round(rng.uniform(low, high))
+
+
+@dataclass(frozen=True)
+class Search:
+    samples: int
+    seed: int
+    distributions: dict[str, Distribution]
+
+    def trials(self, name: str) -> list[dict[str, Any]]:
+        """The drawn values of every trial of run `name`, in trial order."""
+        return [self.trial(name, index) for index in range(self.samples)]
+
+    def trial(self, name: str, index: int) -> dict[str, Any]:
+        digest = hashlib.sha256(f"{self.seed}:{name}:{index}".encode()).digest()
+        rng = random.Random(int.from_bytes(digest[:8], "big"))
+        return {key: distribution.draw(rng) for key, distribution in self.distributions.items()}
+
+
+def trial_id(name: str, index: int, samples: int) -> str:
+    return f"{name}-t{index:0{max(2, len(str(samples - 1)))}d}"
+
+
+def _round(value: float) -> float:
+    return float(f"{value:.3g}")
+
+
+def parse_search(table: Any, where: str) -> tuple[Search | None, list[tuple[str, str]]]:
+    """A validated Search, or None and (key path, problem) pairs naming each mistake."""
+    problems: list[tuple[str, str]] = []
+    if not isinstance(table, dict):
+        return None, [(where, "expected a table: samples = N and key = { log_uniform | uniform | int | choice = ... }")]
+    samples, seed = table.get("samples"), table.get("seed", 0)
+    if not isinstance(samples, int) or isinstance(samples, bool) or not 1 <= samples <= MAX_SAMPLES:
+        problems.append((f"{where}.samples", f"expected the number of configurations to draw, 1 to {MAX_SAMPLES:,}"))
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
+        problems.append((f"{where}.seed", "expected a whole number in [0, 2^32)"))
+    distributions = {}
+    for key, spec in table.items():
+        if key in SEARCH_KEYS:
+            continue
+        distribution, problem = _distribution(spec)
+        if problem:
+            problems.append((f"{where}.{key}", problem))
+        else:
+            distributions[key] = distribution
+    if not distributions and not problems:
+        problems.append((where, "names no key to search: add e.g. lr = { log_uniform = [1e-5, 1e-3] }"))
+    if problems:
+        return None, problems
+    return Search(samples, seed, distributions), []
+
+
+def _distribution(spec: Any) -> tuple[Distribution | None, str | None]:
+    example = "e.g. { log_uniform = [1e-5, 1e-3] }, { uniform = [0, 1] }, { int = [16, 128] } or { choice = [...] }"
+    if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in DISTRIBUTIONS:
+        return None, f"expected one distribution, {example}"
+    kind, arguments = next(iter(spec.items()))
+    if not isinstance(arguments, list) or not arguments:
+        return None, f"{kind} takes a list ({example})"
+    if kind == "choice":
+        return Distribution(kind, tuple(arguments)), None
+    numbers = all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in arguments)
+    if len(arguments) != 2 or not numbers or not math.isfinite(arguments[0]) or not math.isfinite(arguments[1]):
+        return None, f"{kind} takes [low, high], two finite numbers"
+    low, high = arguments
+    if not low < high:
+        return None, f"{kind} needs low < high, got [{low}, {high}]"
+    if kind == "log_uniform" and low <= 0:
+        return None, f"log_uniform needs low > 0, got {low}"
+    if kind == "int" and not (isinstance(low, int) and isinstance(high, int)):
+        return None, "int takes two whole numbers [low, high] (inclusive)"
+    return Distribution(kind, (low, high)), None
