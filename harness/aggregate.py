@@ -22,7 +22,8 @@ from harness.suite import configuration_of
 EVALUATOR_COLUMNS = ["evaluator", "evaluator_sha256", "autoencoder", "autoencoder_sha256"]  # the feature spaces
 # How a run was trained, from its configuration and record: what `compare` checks across results folders.
 TRAINING_SETTINGS = ["setup", "mixed_precision", "device", "torch", "harness"]
-IDENTITY_COLUMNS = ["id", "configuration", "name", "model", "seed", "status", "error", "epochs", *EVALUATOR_COLUMNS,
+IDENTITY_COLUMNS = ["id", "configuration", "name", "trial", "model", "seed", "status", "error", "epochs",
+                    *EVALUATOR_COLUMNS,
                     *TRAINING_SETTINGS]
 _ROW_IDENTITY = {"id", "name", "suite", "model", "seed", "config_hash", "features", "inception_weights",
                  *EVALUATOR_COLUMNS}
@@ -54,6 +55,7 @@ def load_runs(suite: SuiteFolder) -> pd.DataFrame:
             "id": config.id,
             "configuration": configuration_of(config.id),
             "name": config.name,
+            "trial": config.trial,
             "model": config.model,
             "seed": config.seed,
             "status": status,

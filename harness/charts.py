@@ -192,6 +192,39 @@ def sample_grids(suite: SuiteFolder, runs: pd.DataFrame, path: Path,
     return image_panels(panels, path, "samples from the same fixed latent batch", columns=min(4, len(panels)))
 
 
+def search_budget(runs: pd.DataFrame, metric: str, table: pd.DataFrame, path: Path) -> Path | None:
+    """Left: each searched family's best score after k trials (median over orders of the trials,
+    90 % band; dashed: the order they ran in). Right: the family's trial scores (the search's spread)."""
+    from harness.budget import trial_scores
+
+    scores = trial_scores(runs, metric)
+    if table.empty or not scores:
+        return None
+    declared = column(metric)
+    colours = _colours(list(scores))
+    fig, (curve_ax, spread_ax) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [3, 2]})
+    for family, curve in table.groupby("family", sort=False):
+        colour = colours[family]
+        curve_ax.plot(curve["budget"], curve["median"], color=colour, marker="o", label=family)
+        curve_ax.fill_between(curve["budget"], curve["low"], curve["high"], color=colour, alpha=0.2)
+        curve_ax.plot(curve["budget"], curve["in_trial_order"], color=colour, linestyle="--", alpha=0.6)
+    direction = {"lower": "lower is better", "higher": "higher is better", None: ""}[declared.better]
+    curve_ax.set_xlabel("configurations tried (budget)")
+    curve_ax.set_ylabel(f"best {declared.title} so far ({direction})")
+    curve_ax.set_title("best score against search budget (band: 90% of trial orders; dashed: as run)", fontsize=10)
+    curve_ax.xaxis.get_major_locator().set_params(integer=True)
+    curve_ax.legend(title="family")
+    spread = pd.DataFrame([(family, value) for family, values in scores.items() for value in values],
+                          columns=["family", "value"])
+    sns.boxplot(data=spread, x="family", y="value", hue="family", palette=colours, ax=spread_ax, legend=False,
+                boxprops={"alpha": 0.4})
+    sns.stripplot(data=spread, x="family", y="value", hue="family", palette=colours, ax=spread_ax, legend=False)
+    spread_ax.set_ylabel(f"{declared.title} of each trial")
+    spread_ax.set_xlabel("")
+    spread_ax.set_title("the search's spread per family", fontsize=10)
+    return _save(fig, path)
+
+
 MAX_PROGRESS_COLUMNS = 8
 
 

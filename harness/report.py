@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness import charts
+from harness import budget, charts
 from harness.aggregate import aggregate, first_readable, load_runs, unreadable_runs
 from harness.claims import MIN_SEEDS, judge_all
 from harness.columns import INTERVAL_KIND, chart_columns, column, leaderboard_columns
@@ -54,6 +54,12 @@ def build_report(suite_folder: SuiteFolder, log=print, output: Path | None = Non
         add(section, caption, path)
     add("Key metrics", "every seed (dots), the mean and its interval (black); one panel per metric",
         charts.metrics_overview(runs, agg, [m for m in chart_columns() if m in runs], out.chart("key_metrics")))
+    budget_metric = budget.budget_metric(runs)
+    budget_table = budget.budget_table(runs, budget_metric) if budget_metric else None
+    if budget_metric and budget_table is not None:
+        add("Search budget", f"{column(budget_metric).label}: best score after k configurations of each searched "
+            "family, over orders of the trials (Lucic et al. 2018)",
+            charts.search_budget(runs, budget_metric, budget_table, out.chart("search_budget")))
     add("Training", "losses per epoch (line: mean over seeds, band: range)",
         charts.training_curves(suite_folder, runs, out.chart("training_curves"), skip))
     add("Training", "the same 16 latents decoded during training (`sample_every`), first seed of each configuration",
@@ -63,6 +69,7 @@ def build_report(suite_folder: SuiteFolder, log=print, output: Path | None = Non
 
     context = _context(suite, suite_folder, runs, skip)
     context["unreadable"] = unreadable
+    context["budget"] = _budget_rows(budget_table, budget_metric) if budget_metric and budget_table is not None else None
     claims = judge_all(suite.claims, runs)
     metrics = [m for m in leaderboard_columns() if m in agg]
     leaderboard_md = export(agg, metrics, "md")
@@ -213,9 +220,24 @@ CLAIM_METHOD = (f"Welch's t-test per metric column; at least {MIN_SEEDS} seeds p
 # The report's order: the point first (leaderboard, claims, the pictures), then how to read the
 # numbers, then the figures behind them, then the details of how it was run.
 FIRST_SCREEN_FIGURES = ("Samples", "Reconstruction")
-FIGURE_ORDER = ("Key metrics", "Training", "Cost", "Latent space", "Mode coverage")
+FIGURE_ORDER = ("Key metrics", "Search budget", "Training", "Cost", "Latent space", "Mode coverage")
 DETAILS = ("dataset", "seeds", "seeds_present", "runs", "hardware", "versions", "git commit", "evaluator",
            "wall time", "measured")
+
+
+def _budget_rows(table: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The budget curve at 1, 2, 4, ... trials and at the full search: median [90 % band] per family."""
+    declared = column(metric)
+    rows = {}
+    for family, curve in table.groupby("family", sort=False):
+        n = int(curve["budget"].max())
+        budgets = sorted({*(2**i for i in range(n.bit_length()) if 2**i <= n), n})
+        for k in budgets:
+            point = curve[curve["budget"] == k].iloc[0]
+            rows.setdefault(family, {})[f"best of {k}"] = (
+                f"{number_text(point['median'], declared)} [{number_text(point['low'], declared)}, "
+                f"{number_text(point['high'], declared)}]")
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis(f"{declared.label} {declared.arrow}").fillna("")
 
 
 def _ordered(figures: list[tuple[str, str, Path]], sections: tuple[str, ...]) -> list[tuple[str, str, Path]]:
@@ -251,6 +273,9 @@ def _markdown(context: dict[str, Any], leaderboard: str, claims: list[dict[str, 
                 lines += [f"## {name}", ""]
                 section = name
             lines += [f"![{caption}]({path.relative_to(suite_dir).as_posix()})", "", f"*{caption}*", ""]
+            if name == "Search budget" and context.get("budget") is not None:
+                lines += ["Best score after k configurations: median over trial orders [90 % band].", "",
+                          context["budget"].to_markdown(), ""]
         return lines
 
     lines = [f"# {context['suite']}: report", "", context["description"], "", f"**Compared:** {context['compared']}",
@@ -342,6 +367,9 @@ def _html(context: dict[str, Any], agg: pd.DataFrame, metrics: list[str], claims
             parts.append(f"<h2>{e(name)}</h2>")
             section = name
         parts.append(figure(caption, path))
+        if name == "Search budget" and context.get("budget") is not None:
+            parts.append("<p class='note'>Best score after k configurations: median over trial orders [90 % band].</p>"
+                         f"<div class='scroll'>{context['budget'].to_html(border=0)}</div>")
     parts.append("<h2>What was run</h2><ul>")
     parts += [f"<li><b>{e(key.replace('_', ' '))}</b>: {e(str(context[key]))}</li>" for key in DETAILS]
     parts.append("</ul></body></html>")

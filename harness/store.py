@@ -142,6 +142,7 @@ class RunConfig(_File):
     suite: str
     config_hash: str
     matrix: dict[str, Any] = {}
+    trial: int | None = None  # random search: the trial's index (its drawn values are in `matrix`)
     dataset: str
     model: str
     seed: int

@@ -73,7 +73,7 @@ def train_run(spec: RunSpec, suite_name: str, dataset: Dataset, strategy: Strate
         if checkpoint is None:
             run.start_fresh()  # nothing stale from an earlier attempt may mix in
             run.write_config(RunConfig(id=spec.id, name=spec.name, suite=suite_name, config_hash=spec.config_hash,
-                                       matrix=spec.matrix, **spec.resolved_config()))
+                                       matrix=spec.matrix, trial=spec.trial, **spec.resolved_config()))
         else:
             run.remove_partial_files()
             _carry_over(run, record)
