@@ -78,7 +78,8 @@ def test_suite_level_matrix_applies_to_every_run(tmp_path):
 
 def test_shipped_suites_are_valid():
     counts = {p.stem: len(load_suite(p).runs) for p in SUITES.glob("*.toml")}
-    assert counts == {"gan_vs_vae": 12, "quickstart": 4, "gan_lr_sweep": 5, "tiny": 2}
+    assert counts == {"gan_vs_vae": 12, "quickstart": 4, "gan_lr_sweep": 5, "tiny": 2, "zoo_quick": 24,
+                      "zoo_mnist": 192, "zoo_fashion": 192}  # zoo: 8 families x trials x seeds
     sweep = load_suite(SUITES / "gan_lr_sweep.toml").runs
     assert [r.model_config.lr for r in sweep] == [2e-3, 5e-4, 2e-4, 1e-4, 5e-5]
     study = {r.name: r for r in load_suite(SUITES / "gan_vs_vae.toml").runs if r.seed == 0}
