@@ -213,7 +213,9 @@ def search_budget(runs: pd.DataFrame, metric: str, table: pd.DataFrame, path: Pa
     curve_ax.set_ylabel(f"best {declared.title} so far ({direction})")
     curve_ax.set_title("best score against search budget (band: 90% of trial orders; dashed: as run)", fontsize=10)
     curve_ax.xaxis.get_major_locator().set_params(integer=True)
-    curve_ax.legend(title="family")
+    handles, labels = curve_ax.get_legend_handles_labels()  # below both panels: it hides no curve
+    fig.legend(handles, labels, title="family", loc="upper center", bbox_to_anchor=(0.5, 0.0),
+               ncol=min(4, len(labels)))
     spread = pd.DataFrame([(family, value) for family, values in scores.items() for value in values],
                           columns=["family", "value"])
     sns.boxplot(data=spread, x="family", y="value", hue="family", palette=colours, ax=spread_ax, legend=False,
@@ -221,6 +223,9 @@ def search_budget(runs: pd.DataFrame, metric: str, table: pd.DataFrame, path: Pa
     sns.stripplot(data=spread, x="family", y="value", hue="family", palette=colours, ax=spread_ax, legend=False)
     spread_ax.set_ylabel(f"{declared.title} of each trial")
     spread_ax.set_xlabel("")
+    spread_ax.tick_params(axis="x", labelrotation=45)
+    for label in spread_ax.get_xticklabels():
+        label.set_horizontalalignment("right")
     spread_ax.set_title("the search's spread per family", fontsize=10)
     return _save(fig, path)
 
