@@ -400,36 +400,12 @@ class RunFolder:
 
     def read_progress_samples(self) -> "list[tuple[int, np.ndarray]] | None":
         """(epoch, pixels) of every progress grid, by epoch; None when the run saved none."""
-        import numpy as np
-        from PIL import Image
-
         paths = sorted(self.progress_dir.glob("epoch-*.png")) if self.progress_dir.is_dir() else []
-        if not paths:
-            return None
-        grids = []
-        for path in paths:
-            try:
-                with Image.open(path) as image:
-                    grids.append((int(path.stem.removeprefix("epoch-")),
-                                  np.asarray(image.convert("L" if image.mode in ("L", "LA", "I", "1") else "RGB"))))
-            except (OSError, SyntaxError, ValueError) as err:
-                raise ResultsFileError(path, f"not a readable PNG ({err})",
-                                       "retrain the run with `harness run --rerun NAME`") from None
-        return grids
+        return [(int(path.stem.removeprefix("epoch-")), _read_png(path)) for path in paths] or None
 
     def read_samples(self) -> "np.ndarray | None":
         """The sample grid's pixels (H, W) or (H, W, 3), None when the run has none."""
-        import numpy as np
-        from PIL import Image
-
-        if not self.samples_png.exists():
-            return None
-        try:
-            with Image.open(self.samples_png) as image:
-                return np.asarray(image.convert("L" if image.mode in ("L", "LA", "I", "1") else "RGB"))
-        except (OSError, SyntaxError, ValueError) as err:  # PIL's UnidentifiedImageError is an OSError
-            raise ResultsFileError(self.samples_png, f"not a readable PNG ({err})",
-                                   "retrain the run with `harness run --rerun NAME`") from None
+        return _read_png(self.samples_png) if self.samples_png.exists() else None
 
     def write_evaluation(self, report: dict[str, Any], row: MetricsRow,
                          feature_stats: dict[str, "torch.Tensor"] | None,
@@ -636,6 +612,19 @@ def _write_tensors(path: Path, tensors: dict[str, "torch.Tensor"]) -> None:
 
     contiguous = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     atomic_write(path, lambda tmp: save_file(contiguous, str(tmp)))
+
+
+def _read_png(path: Path) -> "np.ndarray":
+    """A saved sample grid's pixels, grey (H, W) or colour (H, W, 3); a damaged file names itself."""
+    import numpy as np
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("L" if image.mode in ("L", "LA", "I", "1") else "RGB"))
+    except (OSError, SyntaxError, ValueError) as err:  # PIL's UnidentifiedImageError is an OSError
+        raise ResultsFileError(path, f"not a readable PNG ({err})",
+                               "retrain the run with `harness run --rerun NAME`") from None
 
 
 def _read_tensors(path: Path, fix: str) -> dict[str, "torch.Tensor"]:
