@@ -303,42 +303,16 @@ def print_leaderboard(board: pipeline.Leaderboard, fmt: str = "table") -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    import pandas as pd
-
-    from harness.columns import column
     from harness.compare import compare_results
-    from harness.leaderboard import format_cell
 
     comparison = compare_results(args.results_dirs, pipeline.metric_columns(args.metrics) if args.metrics else None)
     if args.format == "csv":
         print(comparison.table.to_csv(index=False), end="")
         return 0
     console = Console(highlight=False)
-    base = comparison.folders[0]
-    styles = {"better": "green", "worse": "red"}
-    for folder in comparison.folders[1:]:
-        part = comparison.table[comparison.table["folder"] == str(folder)]
-        rows = []
-        for _, row in part.iterrows():
-            metric = row["metric"]
-            cell = (lambda mean, ci: format_cell(pd.Series({metric: mean, f"{metric}_ci": ci}), metric))
-            difference = ("" if row["difference"] is None or pd.isna(row["difference"]) else
-                          format_cell(pd.Series({metric: row["difference"], f"{metric}_ci": row["difference_ci"]}),
-                                      metric))
-            verdict = row["verdict"]
-            rows.append([escape(row["configuration"]), escape(f"{column(metric).label} {column(metric).arrow}"),
-                         cell(row["base_mean"], row["base_ci"]), cell(row["mean"], row["ci"]), difference,
-                         f"[{styles[verdict]}]{verdict}[/]" if verdict in styles else escape(verdict)])
-        fields = [Field("configuration"), Field("metric"), Field("A", "right"), Field("B", "right"),
-                  Field("B − A (95% Welch CI)", "right"), Field("verdict", wraps=True)]
-        show(console, Grid(escape(f"A: {base}   B: {folder}"), fields, rows, keep=2,
-                           caption="mean ± 95% CI over seeds; verdict: whether the interval of B − A excludes 0"))
-    if comparison.differing:
-        rows = [[escape(setting), *(escape(v) for v in values)] for setting, values in comparison.differing]
-        show(console, Grid("[yellow]settings that differ: numbers may differ for these reasons too[/]",
-                           [Field("setting", wraps=True), *(Field(f"{chr(65 + i)}", wraps=True)
-                                                            for i in range(len(comparison.folders)))], rows))
-    else:
+    for grid in comparison.grids():
+        show(console, grid)
+    if not comparison.differing:
         console.print("[green]same settings[/]: sample counts, evaluators, configurations, precision, device and "
                       "library versions agree")
     if comparison.unmatched:
