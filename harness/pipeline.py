@@ -13,7 +13,7 @@ given. Heavy modules (torch, accelerate) are imported inside the calls that trai
 
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -555,18 +555,17 @@ def metric_families(names: list[str]) -> list[str]:
     return list(dict.fromkeys(families))
 
 
-def _records(folder: SuiteFolder) -> list[RunRecord]:
-    """Every readable run record of a suite folder (none for a new suite)."""
-    records = []
+def _records(folder: SuiteFolder) -> Iterator[RunRecord]:
+    """The readable run records of a suite folder (none for a new suite), read one at a time: the
+    data-root lookup stops at the first, so a launch does not read every record of a large suite."""
     for run in folder.runs():
         try:
-            records.append(run.read_record())
+            yield run.read_record()
         except ResultsFileError:
             continue
-    return records
 
 
-def _recorded_data_root(records: list[RunRecord]) -> Path | None:
+def _recorded_data_root(records: Iterable[RunRecord]) -> Path | None:
     """The data root the runs trained from, if it is still there: `evaluate` after `run`, or `run`
     again to finish a suite, needs no --data-dir and never downloads a second copy (None: the
     usual lookup, see datasets/fetch.py)."""
