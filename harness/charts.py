@@ -81,9 +81,8 @@ def metrics_overview(runs: pd.DataFrame, agg: pd.DataFrame, metrics: list[str], 
         widened = _widen_small_span(ax, data["value"].to_numpy(dtype=float))
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:.4g}"))  # no offset
-        direction = {"lower": "lower is better", "higher": "higher is better", None: ""}[declared.better]
         ax.set_title(f"{declared.label} {declared.arrow}".strip() + (" (axis widened)" if widened else ""), fontsize=10)
-        ax.set_xlabel(", ".join(part for part in (declared.unit, direction) if part), fontsize=9)
+        ax.set_xlabel(", ".join(part for part in (declared.unit, declared.direction) if part), fontsize=9)
         ax.set_ylabel("")
         ax.tick_params(labelsize=9)
     fig.suptitle(f"key metrics: seeds (dots), mean and {INTERVAL_KIND} (black)", fontsize=10)
@@ -208,9 +207,8 @@ def search_budget(runs: pd.DataFrame, metric: str, table: pd.DataFrame, path: Pa
         curve_ax.plot(curve["budget"], curve["median"], color=colour, marker="o", label=family)
         curve_ax.fill_between(curve["budget"], curve["low"], curve["high"], color=colour, alpha=0.2)
         curve_ax.plot(curve["budget"], curve["in_trial_order"], color=colour, linestyle="--", alpha=0.6)
-    direction = {"lower": "lower is better", "higher": "higher is better", None: ""}[declared.better]
     curve_ax.set_xlabel("configurations tried (budget)")
-    curve_ax.set_ylabel(f"best {declared.title} so far ({direction})")
+    curve_ax.set_ylabel(f"best {declared.title} so far ({declared.direction})")
     curve_ax.set_title("best score against search budget (band: 90% of trial orders; dashed: as run)", fontsize=10)
     curve_ax.xaxis.get_major_locator().set_params(integer=True)
     handles, labels = curve_ax.get_legend_handles_labels()  # below both panels: it hides no curve

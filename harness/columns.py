@@ -30,6 +30,10 @@ class Column:
         return {"lower": "↓", "higher": "↑", None: ""}[self.better]
 
     @property
+    def direction(self) -> str:
+        return {"lower": "lower is better", "higher": "higher is better", None: ""}[self.better]
+
+    @property
     def title(self) -> str:
         unit = f" ({self.unit})" if self.unit else ""
         return f"{self.label}{unit}"

@@ -8,6 +8,7 @@ import pandas as pd
 from rich.markup import escape
 
 from harness.columns import INTERVAL_KIND, NOT_APPLICABLE, Column, column
+from harness.store import STATUS_COMPLETED
 from harness.terminal import Field, Grid
 
 FORMATS = ("md", "csv", "latex", "json")
@@ -39,8 +40,8 @@ def number_text(value: float, column: Column, interval: bool = False) -> str:
     if column.name == "parameters" and not interval:
         return f"{value:,.0f}"
     digits = 2 if interval else column.digits
-    if value != 0 and math.isfinite(value) and math.floor(math.log10(abs(value))) >= digits - 1:
-        magnitude = math.floor(math.log10(abs(value)))
+    magnitude = math.floor(math.log10(abs(value))) if value != 0 and math.isfinite(value) else 0
+    if magnitude >= digits - 1:
         return f"{round(value, digits - 1 - magnitude):,.0f}"
     return f"{value:.{digits}g}"
 
@@ -54,7 +55,7 @@ MARK_COLUMN = "scored_differently"
 
 def mark_mixed_settings(agg: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """`agg` with a MARK_COLUMN: '' or e.g. 'scored with samples 1000 (others: 5000)'."""
-    completed = runs[runs["status"] == "completed"]
+    completed = runs[runs["status"] == STATUS_COMPLETED]
     marks: dict[str, list[str]] = {}
     for setting, label in SCORING_SETTINGS.items():
         if setting not in completed:

@@ -54,9 +54,9 @@ def build_report(suite_folder: SuiteFolder, log=print, output: Path | None = Non
         add(section, caption, path)
     add("Key metrics", "every seed (dots), the mean and its interval (black); one panel per metric",
         charts.metrics_overview(runs, agg, [m for m in chart_columns() if m in runs], out.chart("key_metrics")))
-    budget_metric = budget.budget_metric(runs)
+    budget_metric = budget.budget_metric(runs)  # None: no run of this suite was searched
     budget_table = budget.budget_table(runs, budget_metric) if budget_metric else None
-    if budget_metric and budget_table is not None:
+    if budget_metric:
         add("Search budget", f"{column(budget_metric).label}: best score after k configurations of each searched "
             "family, over orders of the trials (Lucic et al. 2018)",
             charts.search_budget(runs, budget_metric, budget_table, out.chart("search_budget")))
@@ -69,7 +69,7 @@ def build_report(suite_folder: SuiteFolder, log=print, output: Path | None = Non
 
     context = _context(suite, suite_folder, runs, skip)
     context["unreadable"] = unreadable
-    context["budget"] = _budget_rows(budget_table, budget_metric) if budget_metric and budget_table is not None else None
+    context["budget"] = _budget_rows(budget_table, budget_metric) if budget_metric else None
     claims = judge_all(suite.claims, runs)
     metrics = [m for m in leaderboard_columns() if m in agg]
     leaderboard_md = export(agg, metrics, "md")
@@ -255,8 +255,7 @@ def _how_to_read(context: dict[str, Any], agg: pd.DataFrame, metrics: list[str])
         lines.append("Real-data floor (training images scored as if they were samples, i.e. what a perfect model "
                      f"would score at this sample count): "
                      f"{_floor_text({k: v for k, v in context['reference'].items() if k in metrics})}.")
-    directions = [f"{column(m).label} {column(m).arrow} ({column(m).better} is better)" for m in metrics
-                  if column(m).better]
+    directions = [f"{column(m).label} {column(m).arrow} ({column(m).direction})" for m in metrics if column(m).better]
     if directions:
         lines.append("Direction: " + "; ".join(directions) + ".")
     lines.append(f"Each cell is the mean over seeds ± the {INTERVAL_KIND}; a single seed has no interval, and "
