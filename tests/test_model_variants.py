@@ -36,6 +36,8 @@ KNOWN = {
     "least_squares": (0.5 * (1 + 4) / 2 + 0.5 * (0.25 + 9) / 2, 0.5 * (0.25 + 16) / 2),
     # E relu(1 - D(x)) + E relu(1 + D(G(z))) = (0 + 2)/2 + (1.5 + 0)/2; generator -E D(G(z))
     "hinge": ((0 + 2) / 2 + (1.5 + 0) / 2, 1.25),
+    # E D(G(z)) - E D(x) = (0.5 - 3)/2 - (2 - 1)/2; generator -E D(G(z))
+    "wasserstein_gp": ((0.5 - 3) / 2 - (2 - 1) / 2, 1.25),
 }
 
 
@@ -62,8 +64,60 @@ def test_non_saturating_matches_torch_bce():
 def test_the_default_objective_keeps_every_published_configuration_hash():
     from harness.models.mlp import MLPGANOptions
 
-    assert "objective" not in MLPGANOptions().resolved()  # the study's runs keep their hashes
+    assert not {"objective", "critic_steps", "gradient_penalty"} & set(MLPGANOptions().resolved())  # published hashes
     assert MLPGANOptions(objective="hinge").resolved()["objective"] == "hinge"
+
+
+def test_gradient_penalty_against_hand_computation():
+    from harness.models.gan import gradient_penalty
+
+    # A linear critic D(x) = w.x has gradient w at every image: penalty (|w| - 1)^2 = (5 - 1)^2.
+    inputs = torch.rand(4, 1, 1, 2, requires_grad=True)
+    weight = torch.tensor([3.0, 4.0])
+    assert gradient_penalty((inputs.flatten(1) * weight).sum(1), inputs).item() == pytest.approx(16.0)
+    # D(x) = |x|^2 has gradient 2x: per-image norms 2|x_i|, here 2 and 0 -> ((2 - 1)^2 + (0 - 1)^2) / 2.
+    inputs = torch.tensor([[0.6, 0.8], [0.0, 0.0]], requires_grad=True)
+    penalty = gradient_penalty((inputs**2).sum(1), inputs)
+    assert penalty.item() == pytest.approx(1.0)
+    penalty.backward()  # the penalty is differentiable: d/dx of (2|x| - 1)^2 / 2 = 2 (2|x| - 1) x/|x| at (0.6, 0.8)
+    assert inputs.grad[0].tolist() == pytest.approx([1.2, 1.6])
+
+
+def test_wgan_gp_defaults_and_a_critic_without_penalty_refused():
+    from pydantic import ValidationError
+
+    from harness.models.mlp import MLPGANOptions
+
+    gan = build_model("mlp_gan", {"objective": "wasserstein_gp"}, (1, 28, 28))
+    assert (gan.critic_steps, gan.penalty_weight) == (5, 10.0)  # the paper's Algorithm 1
+    gan = build_model("mlp_gan", {"objective": "hinge", "gradient_penalty": 1, "critic_steps": 2}, (1, 28, 28))
+    assert (gan.critic_steps, gan.penalty_weight) == (2, 1.0)  # any objective takes the schedule
+    with pytest.raises(ValidationError, match="wasserstein_gp needs gradient_penalty > 0"):
+        MLPGANOptions(objective="wasserstein_gp", gradient_penalty=0)
+
+
+def test_critic_steps_schedule_the_generator_and_survive_a_resume(mnist):
+    """n critic updates per generator update, each on its own batch; a model rebuilt from the
+    optimizers' state (as a resumed run is) continues the cycle where it stopped."""
+    options = {"generator_hidden": [32], "discriminator_hidden": [32], "objective": "wasserstein_gp"}
+    data = mnist.train_images[:64 * 12].float() / 255
+    source = ShardedNoise(0, 0, 64, 0, 1, torch.device("cpu"))
+
+    def generator_updates(model) -> int:
+        return int(model.optimizers["generator"].state[next(model.net("generator").parameters())]["step"])
+
+    torch.manual_seed(0)
+    gan = build_model("mlp_gan", options, (1, 28, 28))
+    for i in range(7):  # generator updates at critic updates 1 and 6
+        gan.train_step(data[64 * i : 64 * (i + 1)], source, lambda loss: loss.backward())
+    assert generator_updates(gan) == 2
+    resumed = build_model("mlp_gan", options, (1, 28, 28))
+    resumed.load_state_dict(gan.state_dict())
+    for name, optimizer in gan.optimizers.items():
+        resumed.optimizers[name].load_state_dict(optimizer.state_dict())
+    for i in range(7, 11):  # critic updates 8-11: the next generator update is at 11, not at 8
+        resumed.train_step(data[64 * i : 64 * (i + 1)], source, lambda loss: loss.backward())
+        assert generator_updates(resumed) == (2 if i < 10 else 3), i
 
 
 @pytest.mark.parametrize("name", sorted(KNOWN))
@@ -194,6 +248,18 @@ model = "mlp_gan"
 objective = "hinge"
 
 [[run]]
+name = "gan-wgan-gp"
+model = "mlp_gan"
+objective = "wasserstein_gp"
+critic_steps = 2
+
+[[run]]
+name = "dcgan-wgan-gp"
+model = "dcgan"
+base_channels = 8
+objective = "wasserstein_gp"
+
+[[run]]
 name = "vae-beta"
 model = "mlp_vae"
 beta = 4.0
@@ -232,7 +298,8 @@ def test_every_new_variant_trains_under_two_processes_with_identical_replicas(tm
         capture_output=True, text=True, env=env, timeout=300)
     assert launched.returncode == 0, launched.stderr[-3000:]
     records = {r["name"]: r for r in (json.loads(p.read_text()) for p in (tmp_path / "variants").glob("*/run.json"))}
-    assert set(records) == {"gan-least-squares", "gan-hinge", "vae-beta", "vae-iwae", "dcgan-hinge-sn", "conv-vae"}
+    assert set(records) == {"gan-least-squares", "gan-hinge", "gan-wgan-gp", "dcgan-wgan-gp", "vae-beta", "vae-iwae",
+                            "dcgan-hinge-sn", "conv-vae"}
     for record in records.values():
         assert record["status"] == "completed" and record["num_processes"] == 2
         assert record["replicas_identical"] is True, record["id"]

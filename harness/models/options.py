@@ -17,7 +17,7 @@ ImageShape = tuple[int, int, int]  # (channels, height, width)
 LatentDistribution = Literal["uniform", "normal"]
 LikelihoodName = Literal["bernoulli_intensities", "bernoulli", "continuous_bernoulli", "gaussian", "gaussian_fixed"]
 # The registered GAN objectives (harness/models/objectives/); a test keeps the two lists equal.
-ObjectiveName = Literal["non_saturating", "least_squares", "hinge"]
+ObjectiveName = Literal["non_saturating", "least_squares", "hinge", "wasserstein_gp"]
 ActivationName = Literal["relu", "leaky_relu", "elu", "gelu", "silu", "tanh"]
 # Adam's (beta1, beta2): a TOML list of two numbers in [0, 1).
 Betas = Annotated[list[Annotated[float, Field(ge=0, lt=1)]], Field(min_length=2, max_length=2)]
@@ -69,7 +69,22 @@ class GANOptions(ModelOptions):
     betas: Betas = Field([0.5, 0.999], description="Adam's (beta1, beta2) for both networks")
     objective: ObjectiveName = late_option(
         "non_saturating", "the GAN loss: non_saturating (Goodfellow et al. 2014, the study's), least_squares "
-        "(LSGAN, Mao et al. 2017) or hinge (Lim & Ye 2017; Miyato et al. 2018)")
+        "(LSGAN, Mao et al. 2017), hinge (Lim & Ye 2017; Miyato et al. 2018) or wasserstein_gp (WGAN-GP, "
+        "Gulrajani et al. 2017)")
+    critic_steps: PositiveInt | None = late_option(
+        None, "discriminator (critic) updates per generator update, each on its own batch; default: the "
+        "objective's (5 for wasserstein_gp, 1 for the others)", le=100)
+    gradient_penalty: float | None = late_option(
+        None, "weight of the gradient penalty E(|grad D(x)| - 1)^2 on random real-fake interpolates "
+        "(Gulrajani et al. 2017), any objective; default: the objective's (10 for wasserstein_gp, 0 for the others)",
+        ge=0.0)
+
+    @model_validator(mode="after")
+    def _bounded_critic(self) -> "GANOptions":
+        if self.objective == "wasserstein_gp" and self.gradient_penalty == 0:
+            raise ValueError("objective wasserstein_gp needs gradient_penalty > 0: without it the critic's loss "
+                             "has no minimum (the paper uses 10; leave the key out for that)")
+        return self
 
     def build_model(self, networks: "dict[str, nn.Module]", image_shape: ImageShape) -> "GenerativeModel":
         from harness.models.gan import GAN

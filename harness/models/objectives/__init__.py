@@ -4,6 +4,7 @@ A new objective is one module here that registers a `GANObjective` subclass.
 """
 
 from abc import ABC, abstractmethod
+from typing import ClassVar
 
 import torch
 
@@ -11,7 +12,14 @@ from harness.registry import Registry
 
 
 class GANObjective(ABC):
-    """Losses from discriminator logits, shape (n,); real and fake come from one forward pass."""
+    """Losses from discriminator logits, shape (n,); real and fake come from one forward pass.
+
+    The class attributes are the update schedule the objective's paper trains with; a run's
+    `critic_steps` and `gradient_penalty` options override them.
+    """
+
+    critic_steps: ClassVar[int] = 1  # discriminator updates per generator update
+    gradient_penalty: ClassVar[float] = 0.0  # weight of the gradient penalty (harness/models/gan.py)
 
     @abstractmethod
     def discriminator_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor: ...
@@ -22,4 +30,4 @@ class GANObjective(ABC):
 
 OBJECTIVES: Registry[type[GANObjective]] = Registry("GAN objective")
 
-from harness.models.objectives import hinge, least_squares, non_saturating  # noqa: E402,F401
+from harness.models.objectives import hinge, least_squares, non_saturating, wasserstein_gp  # noqa: E402,F401
