@@ -365,7 +365,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     suite = pipeline.load(args.suite, mixed_precision=args.mixed_precision)
     if args.dry_run:
         if _is_main_process():
-            show(Console(highlight=False), run_table(suite, suite.select(args.only)))
+            console = Console(highlight=False)
+            show(console, run_table(suite, suite.select(args.only)))
+            if suite.later:
+                metrics = sorted({run.selected_by for run in suite.later})
+                seeds = sorted({run.seed for run in suite.later})
+                console.print(f"then the best trial of each search (by {', '.join(metrics)}) trains with seed(s) "
+                              f"{', '.join(map(str, seeds))}: {len(suite.search_groups()) * len(seeds)} more run(s) "
+                              "once its trials are scored")
         return 0
     console = Console(stderr=True, highlight=False)
     if not console.is_terminal:

@@ -15,14 +15,15 @@ import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from dataclasses import replace as replaced
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from harness.errors import HarnessError, SuiteError
-from harness.store import (STATUS_COMPLETED, STATUS_FAILED, STATUS_INTERRUPTED, STATUS_RUNNING, STATUS_SKIPPED,
-                           STATUS_UNREADABLE, ResultsFileError, RunFolder, RunRecord, SuiteFolder)
+from harness.store import (STATUS_COMPLETED, STATUS_DIVERGED, STATUS_FAILED, STATUS_INTERRUPTED, STATUS_RUNNING,
+                           STATUS_SKIPPED, STATUS_UNREADABLE, ResultsFileError, RunFolder, RunRecord, SuiteFolder)
 from harness.suite import RunSpec, Suite, load_suite
 
 if TYPE_CHECKING:
@@ -71,7 +72,10 @@ class Plan:
 
     suite: Suite
     folder: SuiteFolder
-    runs: list[RunSpec]
+    only: list[str] | None = None
+    force: bool = False
+    rerun: list[str] | None = None
+    runs: list[RunSpec] = field(default_factory=list)
     to_train: list[RunSpec] = field(default_factory=list)
     complete: list[tuple[RunSpec, RunRecord]] = field(default_factory=list)
     replace: set[str] = field(default_factory=set)
@@ -79,43 +83,93 @@ class Plan:
     def training_folder(self, run: RunSpec) -> RunFolder:
         return self.folder.staging(run.id) if run.id in self.replace else self.folder.run(run.id)
 
+    def add(self, suite: Suite) -> list[RunSpec]:
+        """Plan the selected runs of `suite` not planned yet; returns those to train.
+
+        Refuses (exit 2) to overwrite a run trained with another configuration.
+        """
+        self.suite = suite
+        planned = {run.id for run in self.runs}
+        new = [run for run in suite.select(self.only) if run.id not in planned]
+        forced = {run.id for run in (new if self.force else suite.select(self.rerun) if self.rerun else [])}
+        to_train, conflicts = [], []
+        for run in new:
+            self.folder.finish_replacement(run.id)  # a launch killed while swapping in a retrained run
+            stored = self.folder.run(run.id)
+            try:
+                record = stored.read_record() if stored.has_record() else None
+            except ResultsFileError:
+                record = None  # unreadable record: the run never finished
+            if record is None:
+                to_train.append(run)
+            elif run.id in forced:
+                to_train.append(run)
+                if record.status == STATUS_COMPLETED:
+                    self.replace.add(run.id)
+            elif record.config_hash != run.config_hash:
+                conflicts.append(f"{stored.dir}: trained with another configuration "
+                                 f"(hash {record.config_hash}, suite now gives {run.config_hash})")
+            elif record.status == STATUS_COMPLETED:
+                self.complete.append((run, record))
+            else:
+                to_train.append(run)
+        if conflicts:
+            raise HarnessError("\n".join(conflicts) + "\nuse --force (or --rerun NAME) to retrain them, or --results "
+                               "DIR to keep both", exit_code=2)
+        self.runs += new
+        self.to_train += to_train
+        return to_train
+
 
 def plan_suite(suite: Suite, results: str | Path, only: list[str] | None = None, force: bool = False,
                rerun: list[str] | None = None) -> Plan:
-    """Which selected runs to train; refuses (exit 2) to overwrite a run trained with another configuration.
+    """Which selected runs to train (with the later seeds of every search already decided).
 
     `force` retrains every selected run, `rerun` (glob patterns) the matching ones.
     """
     folder = SuiteFolder(Path(results) / suite.name)
-    plan = Plan(suite, folder, suite.select(only))
-    forced = {run.id for run in (plan.runs if force else suite.select(rerun) if rerun else [])}
-    conflicts = []
-    for run in plan.runs:
-        folder.finish_replacement(run.id)  # a launch killed while swapping in a retrained run
-        stored = folder.run(run.id)
-        if not stored.has_record():
-            plan.to_train.append(run)
-            continue
-        try:
-            record = stored.read_record()
-        except ResultsFileError:
-            plan.to_train.append(run)  # unreadable record: the run never finished
-            continue
-        if run.id in forced:
-            plan.to_train.append(run)
-            if record.status == STATUS_COMPLETED:
-                plan.replace.add(run.id)
-        elif record.config_hash != run.config_hash:
-            conflicts.append(f"{stored.dir}: trained with another configuration "
-                             f"(hash {record.config_hash}, suite now gives {run.config_hash})")
-        elif record.status == STATUS_COMPLETED:
-            plan.complete.append((run, record))
-        else:
-            plan.to_train.append(run)
-    if conflicts:
-        raise HarnessError("\n".join(conflicts) + "\nuse --force (or --rerun NAME) to retrain them, or --results DIR "
-                           "to keep both", exit_code=2)
+    plan = Plan(suite, folder, only, force, rerun)
+    plan.add(with_chosen_trials(suite, folder))
     return plan
+
+
+def with_chosen_trials(suite: Suite, folder: SuiteFolder) -> Suite:
+    """`suite` with the later seeds of each search (with `select`) whose trials are all done:
+    the best trial's, by the search's metric (harness/search.py). Trials still to train or to
+    score leave their search undecided; a failed trial is never the best."""
+    from harness.columns import column
+    from harness.search import best_trial
+
+    best = {}
+    for group, trials in suite.search_groups().items():
+        scores = {run.trial: _trial_score(folder.run(run.id), run) for run in trials}
+        if all(score is not _UNDECIDED for score in scores.values()):
+            chosen = best_trial(scores, column(trials[0].selected_by).better == "lower")  # type: ignore[arg-type]
+            if chosen is not None:
+                best[group] = chosen
+    planned = {run.id for run in suite.runs}
+    later = [run for run in suite.later_seeds(best) if run.id not in planned]
+    return replaced(suite, runs=[*suite.runs, *later]) if later else suite
+
+
+_UNDECIDED = object()  # a trial not trained or not scored yet
+
+
+def _trial_score(folder: RunFolder, run: RunSpec) -> "float | None | object":
+    """The trial's score by its search's metric; None when it finished without one (failed,
+    diverged, metric n/a); _UNDECIDED while it is not trained and scored."""
+    try:
+        record = folder.read_record() if folder.has_record() else None
+        if record is None:  # (a record of another configuration is refused when the run is planned)
+            return _UNDECIDED
+        if record.status in (STATUS_FAILED, STATUS_DIVERGED):
+            return None
+        if record.status != STATUS_COMPLETED or not folder.is_evaluated():
+            return _UNDECIDED
+        value = folder.read_metrics_row().values.get(run.selected_by)
+    except ResultsFileError:
+        return _UNDECIDED
+    return float(value) if isinstance(value, (int, float)) else None
 
 
 # -- run -------------------------------------------------------------------------------------
@@ -180,8 +234,6 @@ def run_suite(suite: Suite | str | Path, results: str | Path = "results", *, dat
     from harness.datasets import load_dataset
     from harness.progress import TrainingProgress
     from harness.scheduling import expected_cost
-    from harness.stops import STOPS, Stopped
-    from harness.trainer import train_run
 
     suite = suite if isinstance(suite, Suite) else load(suite)
     plan = plan_suite(suite, results, only, force, rerun)
@@ -214,24 +266,12 @@ def run_suite(suite: Suite | str | Path, results: str | Path = "results", *, dat
                     evaluation.evaluate(spec, outcome, progress)  # trained earlier but never scored
                 outcomes.append(outcome)
                 report(outcome)
-        for spec in chosen.assign(plan.to_train, plan.folder, costs):
-            try:
-                record = train_run(spec, suite.name, dataset, chosen, plan.training_folder(spec), progress)
-                if spec.id in plan.replace:
-                    _replace_if_completed(plan, spec, record, chosen, progress)
-                STOPS.raise_if_requested(f"after run {spec.id}")
-                outcome = RunOutcome(spec, plan.folder.run(spec.id), record, record.status)
-                progress.finish_run(outcome)
-                if record.status == STATUS_COMPLETED and suite.evaluation.enabled:
-                    chosen.report_progress(progress.total_steps, progress.total_steps, "evaluating")
-                    evaluation.evaluate(spec, outcome, progress)
-            except Stopped as err:
-                err.where = err.where or f"while evaluating {spec.id} (it is trained; the next launch evaluates it)"
-                chosen.run_finished(spec, STATUS_INTERRUPTED)
-                raise
-            chosen.run_finished(spec, outcome.status)
-            outcomes.append(outcome)
-            report(outcome)
+        pending = list(plan.to_train)
+        while True:  # a search with `select` adds its best trial's later seeds once its trials are scored
+            outcomes += _train_and_evaluate(pending, plan, chosen, dataset, evaluation, costs, progress, report)
+            pending = _later_seeds_decided(plan, chosen, dataset, costs, progress)
+            if not pending:
+                break
         if chosen.is_main:
             chosen.wait_for_others(plan.to_train, progress.show_others)
             if suite.evaluation.enabled and plan.runs and plan.folder.read_reference() is None:
@@ -243,6 +283,60 @@ def run_suite(suite: Suite | str | Path, results: str | Path = "results", *, dat
                 outcomes.append(outcome)
                 report(outcome)
     return SuiteOutcome(plan.folder, _in_suite_order(plan, outcomes), chosen.is_main, suite.evaluation.enabled)
+
+
+def _train_and_evaluate(runs: list[RunSpec], plan: Plan, chosen: "Strategy", dataset: "Dataset",
+                        evaluation: "_Evaluation", costs: dict[str, float], progress: "TrainingProgress",
+                        report: Callable[[RunOutcome], None]) -> list[RunOutcome]:
+    """Train (and evaluate) the runs of `runs` the strategy gives this process; their outcomes."""
+    from harness.stops import STOPS, Stopped
+    from harness.trainer import train_run
+
+    suite, outcomes = plan.suite, []
+    for spec in chosen.assign(runs, plan.folder, costs):
+        try:
+            record = train_run(spec, suite.name, dataset, chosen, plan.training_folder(spec), progress)
+            if spec.id in plan.replace:
+                _replace_if_completed(plan, spec, record, chosen, progress)
+            STOPS.raise_if_requested(f"after run {spec.id}")
+            outcome = RunOutcome(spec, plan.folder.run(spec.id), record, record.status)
+            progress.finish_run(outcome)
+            if record.status == STATUS_COMPLETED and suite.evaluation.enabled:
+                chosen.report_progress(progress.total_steps, progress.total_steps, "evaluating")
+                evaluation.evaluate(spec, outcome, progress)
+        except Stopped as err:
+            err.where = err.where or f"while evaluating {spec.id} (it is trained; the next launch evaluates it)"
+            chosen.run_finished(spec, STATUS_INTERRUPTED)
+            raise
+        chosen.run_finished(spec, outcome.status)
+        outcomes.append(outcome)
+        report(outcome)
+    return outcomes
+
+
+def _later_seeds_decided(plan: Plan, chosen: "Strategy", dataset: "Dataset", costs: dict[str, float],
+                         progress: "TrainingProgress") -> list[RunSpec]:
+    """After a round of training: the later seeds of the searches it decided (their best trials), to train next.
+
+    Every process waits until the round is trained and scored everywhere, then reads the same
+    results from disk, so all of them plan the same runs without talking.
+    """
+    from harness.scheduling import expected_cost
+
+    if not plan.suite.later:
+        return []
+    chosen.wait_for_others(plan.to_train, progress.show_others)
+    chosen.wait()
+    new = plan.add(with_chosen_trials(plan.suite, plan.folder))
+    if new:
+        image_shape, train_images = dataset.spec.image_shape, len(dataset.train_images)
+        added = {run.id: expected_cost(run, image_shape, train_images) for run in new}
+        costs.update(added)
+        progress.add_runs(added)
+        groups = sorted({run.search_group for run in new})
+        progress.print(f"search done: the best trial of {', '.join(groups)} trains with the other seeds "
+                       f"({len(new)} run(s))")
+    return new
 
 
 def _nothing_to_do(plan: Plan) -> bool:
@@ -410,7 +504,7 @@ def status(results_dir: str | Path) -> tuple[Suite, list[RunState]]:
     from harness.scheduling import process_alive
 
     folder = SuiteFolder(Path(results_dir)).require()
-    suite = load_suite(folder.suite_toml)
+    suite = with_chosen_trials(load_suite(folder.suite_toml), folder)
     jobs = folder.read_jobs()
     states = []
     for spec in suite.runs:
@@ -473,7 +567,7 @@ def evaluate_results(results_dir: str | Path, *, data_dir: str | Path | None = N
     """(Re-)score the completed runs of a suite's results folder from their saved weights;
     `on_metric(run id, metric, index, total)` as each metric of each run starts (main process)."""
     folder = SuiteFolder(Path(results_dir)).require()
-    suite = load_suite(folder.suite_toml)
+    suite = with_chosen_trials(load_suite(folder.suite_toml), folder)
     metrics = metric_families(metrics) if metrics else None
     overrides = {k: v for k, v in (("num_samples", num_samples), ("metrics", metrics)) if v is not None}
     try:

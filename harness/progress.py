@@ -72,6 +72,11 @@ class TrainingProgress:
     def __exit__(self, *exc: object) -> None:
         self.progress.__exit__(*exc)
 
+    def add_runs(self, costs: dict[str, float]) -> None:
+        """Runs this launch trains too (a search's best trial with the other seeds): the suite's total grows."""
+        self.costs = {**self.costs, **costs}
+        self.progress.update(self.suite_task, total=max(sum(self.costs.values()), 1.0), count=self._count())
+
     def _count(self) -> str:
         done = sum(1 for fraction in self.fraction_done.values() if fraction >= 1)
         return f"{done}/{len(self.costs)} runs"

@@ -14,6 +14,11 @@ Trial i of run NAME is drawn from a generator seeded by (seed, NAME, i) alone, s
 keeps the earlier trials, and the same suite always gives the same runs. Trial ids are
 `NAME-t00`, `NAME-t01`, ...; the drawn values are recorded like matrix values. Floats are
 rounded to 3 significant digits (readable, and exactly what is saved and hashed).
+
+Without `select` every trial trains with every seed of the suite. With `select = "fid"` (a
+scored metric) the search trains each trial with the suite's first seed only; once every trial is
+trained and evaluated, the best one by that metric trains with the other seeds (the protocol
+of Lucic et al.: search with one seed, then report the chosen configuration over several).
 """
 
 import hashlib
@@ -23,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 DISTRIBUTIONS = ("log_uniform", "uniform", "int", "choice")
-SEARCH_KEYS = {"samples", "seed"}
+SEARCH_KEYS = {"samples", "seed", "select"}
 MAX_SAMPLES = 10_000
 
 
@@ -48,6 +53,7 @@ class Search:
     samples: int
     seed: int
     distributions: dict[str, Distribution]
+    select: str | None = None  # the metric that picks the trial to train with the other seeds
 
     def trials(self, name: str) -> list[dict[str, Any]]:
         """The drawn values of every trial of run `name`, in trial order."""
@@ -61,6 +67,17 @@ class Search:
 
 def trial_id(name: str, index: int, samples: int) -> str:
     return f"{name}-t{index:0{max(2, len(str(samples - 1)))}d}"
+
+
+def best_trial(scores: dict[int, float | None], lower_is_better: bool) -> int | None:
+    """The trial with the best score (the first of equals); None when no trial has a score.
+
+    A trial without a score (it failed, diverged or its metric is n/a) is never the best.
+    """
+    scored = {trial: score for trial, score in scores.items() if score is not None and math.isfinite(score)}
+    if not scored:
+        return None
+    return min(scored, key=lambda trial: (scored[trial] if lower_is_better else -scored[trial], trial))
 
 
 def _round(value: float) -> float:
@@ -77,6 +94,13 @@ def parse_search(table: Any, where: str) -> tuple[Search | None, list[tuple[str,
         problems.append((f"{where}.samples", f"expected the number of configurations to draw, 1 to {MAX_SAMPLES:,}"))
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
         problems.append((f"{where}.seed", "expected a whole number in [0, 2^32)"))
+    select = table.get("select")
+    if select is not None:
+        from harness.columns import scored_columns
+
+        if select not in scored_columns():
+            problems.append((f"{where}.select", f"{select!r} is not a scored metric; the metric that picks the best "
+                             f"trial is one of {', '.join(scored_columns())}"))
     distributions = {}
     for key, spec in table.items():
         if key in SEARCH_KEYS:
@@ -90,7 +114,7 @@ def parse_search(table: Any, where: str) -> tuple[Search | None, list[tuple[str,
         problems.append((where, "names no key to search: add e.g. lr = { log_uniform = [1e-5, 1e-3] }"))
     if problems:
         return None, problems
-    return Search(samples, seed, distributions), []
+    return Search(samples, seed, distributions, select), []
 
 
 def _distribution(spec: Any) -> tuple[Distribution | None, str | None]:

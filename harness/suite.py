@@ -140,6 +140,12 @@ class RunSpec:
     model_config: ModelOptions
     matrix: dict[str, Any] = field(default_factory=dict)  # swept and searched values of this run
     trial: int | None = None  # random search: the trial's index (harness/search.py)
+    selected_by: str | None = None  # a search with `select`: the metric that picks its best trial
+
+    @property
+    def search_group(self) -> str | None:
+        """The trials this run is one of ('gan-ns-t03-s0' -> 'gan-ns'): one search, one best trial."""
+        return re.sub(r"-t\d+$", "", self.configuration) if self.trial is not None else None
 
     def resolved_config(self) -> dict[str, Any]:
         """Everything that determines training, fully resolved; what is saved and hashed."""
@@ -172,6 +178,21 @@ class Suite:
     claims: list[Claim] = field(default_factory=list)
     mixed_precision: str = "auto"  # what the runs train in, after the CLI, the suite and the launcher had their say
     mixed_precision_source: str = "default"  # which of them decided
+    # A search with `select`: the trials' runs with the suite's later seeds. Only the best trial's
+    # train, once every trial is scored (harness/pipeline.py, with_chosen_trials).
+    later: list[RunSpec] = field(default_factory=list)
+
+    def search_groups(self) -> dict[str, list[RunSpec]]:
+        """Each search with `select`: its trials' first-seed runs (in `runs`), in trial order."""
+        groups: dict[str, list[RunSpec]] = {}
+        for run in self.runs:
+            if run.selected_by is not None and run.seed == self.info.seeds[0]:
+                groups.setdefault(run.search_group, []).append(run)
+        return groups
+
+    def later_seeds(self, best: dict[str, int]) -> list[RunSpec]:
+        """The later-seed runs of each search group's best trial (`best`: group -> trial index)."""
+        return [run for run in self.later if best.get(run.search_group) == run.trial]
 
     @property
     def name(self) -> str:
@@ -272,11 +293,16 @@ class _Expander:
             self._check_sizes(info, runs, evaluation)
         self._check_distinct(runs)
         claims = self._claims(runs)
+        if evaluation is not None and not evaluation.enabled and any(run.selected_by for run in runs):
+            self.problem("evaluation.enabled", "is false, but a search's `select` picks its best trial by a metric; "
+                         "enable the evaluation or remove select")
         if self.problems:
             raise SuiteError(str(self.path), self.problems)
         assert info is not None and evaluation is not None
-        return Suite(path=self.path, info=info, runs=runs, evaluation=evaluation, claims=claims,
-                     mixed_precision=self.precision[0], mixed_precision_source=self.precision[1])
+        waits = [run.selected_by is not None and run.seed != info.seeds[0] for run in runs]
+        return Suite(path=self.path, info=info, runs=[run for run, later in zip(runs, waits) if not later],
+                     evaluation=evaluation, claims=claims, mixed_precision=self.precision[0],
+                     mixed_precision_source=self.precision[1], later=[run for run, w in zip(runs, waits) if w])
 
     def _claims(self, runs: list[RunSpec]) -> list[Claim]:
         tables = self.raw.get("claim", [])
@@ -537,6 +563,7 @@ class _Expander:
                         model_config=model_config,
                         matrix=chosen,
                         trial=trial,
+                        selected_by=search[0].select if search is not None else None,
                     )
                 )
         return runs

@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 
 from harness.errors import SuiteError
-from harness.search import parse_search
+from harness.search import best_trial, parse_search
 from harness.suite import load_suite
+from tests.conftest import run_cli
 
 SUITE = """
 [suite]
@@ -77,6 +78,7 @@ def test_distributions_are_respected():
     ('samples = 3\nwidth = { int = [8, 64] }', "run[0].search.width: unknown key 'width'"),
     ('samples = 3\nlatent_dim = { int = [-8, -1] }', "run[0].search.latent_dim (trial"),
     ('samples = 3', "names no key to search"),
+    ('samples = 3\nselect = "sharpness"\nlr = { log_uniform = [1e-5, 1e-3] }', "run[0].search.select: 'sharpness' is not"),
 ])
 def test_search_mistakes_are_named(tmp_path, table, expected):
     text = SUITE.split("[run.search]")[0] + "[run.search]\n" + table + "\n"
@@ -98,3 +100,100 @@ def test_max_runs_counts_search_trials(tmp_path):
     text = SUITE.format(samples=600).replace('seeds = [0, 1]', 'seeds = [0, 1]\nmax_runs = 1000')
     with pytest.raises(SuiteError, match="more than 1,000 runs"):
         load_suite(write(tmp_path, text))
+
+
+def test_best_trial_known_answers():
+    assert best_trial({0: 3.0, 1: 1.0, 2: 2.0}, lower_is_better=True) == 1
+    assert best_trial({0: 3.0, 1: 1.0, 2: 2.0}, lower_is_better=False) == 0
+    assert best_trial({0: 2.0, 1: 1.0, 2: 1.0}, lower_is_better=True) == 1  # the first of equals
+    assert best_trial({0: None, 1: float("nan"), 2: 5.0}, lower_is_better=True) == 2  # failed trials never win
+    assert best_trial({0: None, 1: None}, lower_is_better=True) is None
+
+
+def test_select_holds_back_the_later_seeds_until_a_trial_is_chosen(tmp_path):
+    text = SUITE.format(samples=3).replace("seeds = [0, 1]", "seeds = [0, 1, 2]").replace(
+        "[run.search]", '[run.search]\nselect = "fid"')
+    suite = load_suite(write(tmp_path, text))
+    assert [run.id for run in suite.runs] == ["gan-t00-s0", "gan-t01-s0", "gan-t02-s0"]
+    assert sorted(run.id for run in suite.later_seeds({"gan": 1})) == ["gan-t01-s1", "gan-t01-s2"]
+    assert len(suite.later) == 6 and suite.later_seeds({}) == []
+    assert {run.config_hash for run in suite.later_seeds({"gan": 1})} != {suite.runs[1].config_hash}  # seeds differ
+    assert {run.configuration for run in suite.later_seeds({"gan": 1})} == {"gan-t01"}  # one configuration
+    with pytest.raises(SuiteError, match="evaluation.enabled: is false, but a search's `select`"):
+        load_suite(write(tmp_path, text + "\n[evaluation]\nenabled = false\n", "off.toml"))
+
+
+SELECT_SUITE = """
+[suite]
+name = "select"
+dataset = "mnist"
+seeds = [0, 1, 2]
+
+[defaults]
+epochs = 1
+batch_size = 64
+train_subset = 512
+
+[[run]]
+name = "vae"
+model = "mlp_vae"
+encoder_hidden = [32]
+decoder_hidden = [32]
+latent_dim = 4
+
+[run.search]
+samples = 3
+select = "reconstruction_mse"
+lr = { log_uniform = [1e-5, 1e-2] }
+
+[evaluation]
+metrics = ["reconstruction"]
+num_samples = 200
+kid_subset_size = 100
+reconstruction_images = 100
+"""
+
+
+def _scores(folder: Path) -> dict[str, float]:
+    import json
+
+    return {row.parent.name: json.loads(row.read_text())["reconstruction_mse"] for row in folder.glob("*/metrics_row.json")}
+
+
+@pytest.mark.parametrize("launch", ["one process", "two processes"])
+def test_the_best_trial_by_the_select_metric_trains_the_other_seeds(tmp_path, launch):
+    """Real MNIST: the search trains each trial with seed 0, then only the trial with the lowest
+    reconstruction error trains with seeds 1 and 2, in the same launch (two run-parallel
+    processes wait for each other's trials and agree without talking)."""
+    import os
+    import subprocess
+    import sys
+
+    from harness.pipeline import with_chosen_trials
+    from harness.store import SuiteFolder
+    from tests.conftest import _data_dir
+
+    suite_file = write(tmp_path, SELECT_SUITE)
+    command = ["-m", "harness", "run", str(suite_file), "--results", str(tmp_path / "results"), "--mixed-precision", "no"]
+    env = {**os.environ, "HARNESS_DATA_DIR": str(_data_dir()), "OMP_NUM_THREADS": "1"}
+    if launch == "one process":
+        done = subprocess.run([sys.executable, *command], capture_output=True, text=True, env=env, timeout=300)
+    else:
+        done = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2",
+                               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", *command],
+                              capture_output=True, text=True, env={**env, "ACCELERATE_USE_CPU": "1"}, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "search done: the best trial of vae trains with the other seeds (2 run(s))" in done.stderr
+    scores = _scores(tmp_path / "results" / "select")
+    trials = {run: score for run, score in scores.items() if run.endswith("-s0")}
+    best = min(trials, key=trials.get).removesuffix("-s0")
+    assert sorted(scores) == sorted([*trials, f"{best}-s1", f"{best}-s2"])
+
+    folder = SuiteFolder(tmp_path / "results" / "select")
+    suite = load_suite(suite_file)
+    assert len(with_chosen_trials(suite, folder).runs) == 5
+    (folder.run(f"{best}-s0").metrics_row_file).unlink()  # one trial not scored: the search is undecided again
+    assert len(with_chosen_trials(suite, folder).runs) == 3
+    again = run_cli("run", str(suite_file), "--results", str(tmp_path / "results"), "--mixed-precision", "no")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert _scores(tmp_path / "results" / "select") == scores  # re-scored, nothing retrained
