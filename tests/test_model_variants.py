@@ -303,3 +303,27 @@ def test_every_new_variant_trains_under_two_processes_with_identical_replicas(tm
     for record in records.values():
         assert record["status"] == "completed" and record["num_processes"] == 2
         assert record["replicas_identical"] is True, record["id"]
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli_intensities", "bernoulli", "continuous_bernoulli", "gaussian",
+                                        "gaussian_fixed"])
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
+def test_importance_weights_match_an_independent_computation(likelihood, shape):
+    """log w = log p(x|z) + log p(z) - log q(z|x) for the same draws, computed one z at a time
+    through the public conditional_log_prob (the IWAE metric and IWAE training share the batched
+    path; a Gaussian's two output planes once broke it)."""
+    torch.manual_seed(0)
+    model = build_model("conv_vae" if shape[0] == 3 else "mlp_vae",
+                        {"likelihood": likelihood, "latent_dim": 4, **({"base_channels": 4} if shape[0] == 3 else
+                                                                        {"encoder_hidden": [16], "decoder_hidden": [16]})},
+                        shape)
+    images = model.observe(torch.rand(3, *shape), torch.Generator().manual_seed(1))
+    weights = model.log_importance_weights(images, 5, torch.Generator().manual_seed(2))
+    mean, logvar = model.encode(images)
+    eps = torch.randn((3, 5, 4), generator=torch.Generator().manual_seed(2))
+    for j in range(5):
+        z = mean + torch.exp(0.5 * logvar) * eps[:, j]
+        normal = torch.distributions.Normal(0.0, 1.0)
+        expected = (model.conditional_log_prob(images, z) + normal.log_prob(z).sum(1)
+                    - torch.distributions.Normal(mean, torch.exp(0.5 * logvar)).log_prob(z).sum(1))
+        assert torch.allclose(weights[:, j], expected, rtol=1e-4, atol=1e-2), (j, weights[:, j], expected)
