@@ -243,6 +243,7 @@ def run_suite(suite: Suite | str | Path, results: str | Path = "results", *, dat
     dataset = dataset or load_dataset(suite.info.dataset, data_dir or _recorded_data_root(_records(plan.folder)))
     chosen = make_strategy(suite, strategy, threads)
     problems = [f"run {run.id}: {why}" for run in plan.to_train if (why := chosen.check_run(run))]
+    problems += _missing_evaluators(suite, dataset)
     if problems:
         raise HarnessError("\n".join(f"{suite.path}: {p}" for p in problems), exit_code=2)
     if chosen.is_main:
@@ -337,6 +338,20 @@ def _later_seeds_decided(plan: Plan, chosen: "Strategy", dataset: "Dataset", cos
         progress.print(f"search done: the best trial of {', '.join(groups)} trains with the other seeds "
                        f"({len(new)} run(s))")
     return new
+
+
+def _missing_evaluators(suite: Suite, dataset: "Dataset") -> list[str]:
+    """The metrics that need a pinned evaluator the dataset does not have: refused before anything trains."""
+    from harness.metrics import METRICS
+
+    if not suite.evaluation.enabled or suite.evaluation.features != "evaluator" or dataset.spec.evaluator is not None:
+        return []
+    needing = [name for name in suite.evaluation.metrics if METRICS.get(name).needs_evaluator]
+    if not needing:
+        return []
+    return [f"evaluation.metrics: {', '.join(needing)} need(s) a pinned classifier for {dataset.spec.name}, which "
+            f"has none; train one with `python -m harness evaluator train --dataset {dataset.spec.name}` and pin it "
+            "in its DatasetSpec, score with features = \"inception\", or leave these metrics out"]
 
 
 def _nothing_to_do(plan: Plan) -> bool:

@@ -104,4 +104,4 @@ def read_dataset(spec: DatasetSpec, folder: Path, *, download: bool = True) -> D
 
 
 # Register the built-in datasets (import for side effect).
-from harness.datasets import mnist  # noqa: E402,F401
+from harness.datasets import cifar, mnist  # noqa: E402,F401

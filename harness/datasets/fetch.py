@@ -27,7 +27,7 @@ class RemoteFile:
 
     name: str  # canonical gz name, e.g. "train-images-idx3-ubyte.gz"
     md5_gz: str
-    md5_raw: str
+    md5_raw: str | None  # None: the file is read only in its compressed form (an archive)
 
     @property
     def raw_name(self) -> str:
@@ -55,7 +55,7 @@ def locate(folder: Path, remote: RemoteFile, mirrors: list[str], *, download: bo
     """Return the verified path of `remote` in `folder`, downloading it if it is missing."""
     for name, expected in ((remote.name, remote.md5_gz), (remote.raw_name, remote.md5_raw)):
         path = folder / name
-        if path.exists():
+        if path.exists() and expected is not None:
             _verify(path, expected)
             return path
     if not download:

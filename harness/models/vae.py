@@ -81,7 +81,7 @@ class VAE(GenerativeModel):
         z = mean[:, None, :] + torch.exp(0.5 * logvar)[:, None, :] * eps
         outputs = decoder(z.reshape(n * k, d)).float().reshape(n, k, -1)
         flat = observed.float().flatten(1)
-        log_px_z = self.likelihood.log_prob(outputs, flat[:, None, :].expand_as(outputs))
+        log_px_z = self.likelihood.log_prob(outputs, flat[:, None, :].expand(n, k, flat.shape[1]))
         log_pz = (-0.5 * z.pow(2) - HALF_LOG_2PI).sum(-1)
         log_qz_x = (-0.5 * eps.pow(2) - HALF_LOG_2PI - 0.5 * logvar[:, None, :]).sum(-1)
         return log_px_z, log_pz, log_qz_x
