@@ -246,11 +246,13 @@ def cmd_list(args: argparse.Namespace) -> int:
     datasets = []
     for name in DATASETS:
         spec = DATASETS.get(name)
+        pinned = ", ".join(spec.evaluators) or f"none: python -m harness evaluator train --dataset {name}"
         datasets.append([name, "x".join(map(str, spec.image_shape)),
-                         f"{spec.split_sizes['train']:,} / {spec.split_sizes['test']:,}", escape(spec.description)])
+                         f"{spec.split_sizes['train']:,} / {spec.split_sizes['test']:,}", escape(spec.description),
+                         escape(pinned)])
     show(console, Grid(escape(f"datasets (looked up in {data_root()})"),
-                       [Field("dataset"), Field("images"), Field("train / test"), Field("description", wraps=True)],
-                       datasets))
+                       [Field("dataset"), Field("images"), Field("train / test"), Field("description", wraps=True),
+                        Field("pinned evaluators", wraps=True)], datasets))
     return 0
 
 

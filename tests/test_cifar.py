@@ -166,3 +166,26 @@ def test_convolutional_models_train_and_are_scored_on_cifar_shaped_data(tmp_path
                                            "train --dataset cifar10`"):
         pipeline.run_suite(tmp_path / "fid.toml", tmp_path / "results", dataset=data)
     assert not (tmp_path / "results" / "cifar-fid").exists()  # refused before anything was written
+
+
+def test_evaluators_trained_on_cifar_shaped_data_score_samples_once_pinned(tmp_path):
+    """What `python -m harness evaluator train --dataset cifar10` does, on the small archive: both
+    kinds train on 3x32x32 images, and once pinned in the spec the feature metrics run."""
+    from harness import pipeline
+    from harness.datasets import PinnedEvaluator
+    from harness.evaluation.evaluator import train_evaluator
+
+    spec = write_archive(tmp_path / "data" / "cifar10")
+    data = read_dataset(spec, tmp_path / "data" / "cifar10", download=False)
+    pinned = {}
+    for kind in ("classifier", "autoencoder"):
+        output = tmp_path / f"{kind}-cifar10.safetensors"
+        score, sha256 = train_evaluator(data, output, epochs=1, batch_size=4, kind=kind, log=lambda line: None)
+        pinned[kind] = PinnedEvaluator(str(output), sha256, score)
+    data = dataclasses.replace(data, spec=dataclasses.replace(spec, evaluator=pinned["classifier"],
+                                                              autoencoder=pinned["autoencoder"]))
+    (tmp_path / "fid.toml").write_text(SUITE.replace('metrics = ["reconstruction", "likelihood"]',
+                                                     'metrics = ["sample_quality"]'))
+    outcome = pipeline.run_suite(tmp_path / "fid.toml", tmp_path / "results", dataset=data, only=["conv-vae"])
+    row = outcome.outcomes[0].metrics.values
+    assert np.isfinite(row["fid"]) and np.isfinite(row["fid_ae"]) and row["evaluator"] == "classifier-cifar10"
