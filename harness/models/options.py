@@ -4,6 +4,8 @@ An architecture's options class subclasses its family's (GANOptions or VAEOption
 the architecture's own keys; the family's `build_model` puts the networks into the family.
 """
 
+import pkgutil
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
@@ -16,8 +18,10 @@ if TYPE_CHECKING:
 ImageShape = tuple[int, int, int]  # (channels, height, width)
 LatentDistribution = Literal["uniform", "normal"]
 LikelihoodName = Literal["bernoulli_intensities", "bernoulli", "continuous_bernoulli", "gaussian", "gaussian_fixed"]
-# The registered GAN objectives (harness/models/objectives/); a test keeps the two lists equal.
-ObjectiveName = Literal["non_saturating", "least_squares", "hinge", "wasserstein_gp"]
+# The GAN objectives: one module each in harness/models/objectives/, named as the objective it
+# registers (a test checks the names agree). Listed from the files, so validating a suite needs no torch.
+ObjectiveName = Literal[tuple(sorted(module.name for module in pkgutil.iter_modules([str(Path(__file__).parent /
+                                                                                        "objectives")])))]
 ActivationName = Literal["relu", "leaky_relu", "elu", "gelu", "silu", "tanh"]
 # Adam's (beta1, beta2): a TOML list of two numbers in [0, 1).
 Betas = Annotated[list[Annotated[float, Field(ge=0, lt=1)]], Field(min_length=2, max_length=2)]

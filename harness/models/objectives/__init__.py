@@ -1,8 +1,11 @@
 """GAN objectives: the losses of the discriminator and generator updates, for any architecture.
 
-A new objective is one module here that registers a `GANObjective` subclass.
+A new objective is one module here, named as the objective, that registers a `GANObjective`
+subclass under that name; nothing else changes (suites accept `objective = "<module name>"`).
 """
 
+import importlib
+import pkgutil
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
@@ -30,4 +33,7 @@ class GANObjective(ABC):
 
 OBJECTIVES: Registry[type[GANObjective]] = Registry("GAN objective")
 
-from harness.models.objectives import hinge, least_squares, non_saturating, wasserstein_gp  # noqa: E402,F401
+# Every module here is an objective registered under its module name (models/options.py lists the
+# names from the files, without importing torch): importing them all registers them.
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
