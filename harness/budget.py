@@ -3,7 +3,9 @@ for each family (a [[run]] with a search), the best score reached after trying k
 configurations, k = 1..N, over random orders of the trials: the middle of those orders with a
 90 % band, and the mean, which is exact (every order enumerated) for up to EXACT_UP_TO trials.
 
-A family's trial score is its configuration's mean over completed seeds. Reading: where two
+A family's trial score is its configuration's mean over the seeds every trial of the family
+completed: with `select`, the search's seed alone, so the chosen trial's later seeds do not give
+it an advantage (or a disadvantage) the other trials did not have. Reading: where two
 families' curves meet at large k, the extra budget, not the objective, made the difference.
 """
 
@@ -21,7 +23,7 @@ BAND = (5, 95)  # percentiles of the best-so-far over orders
 
 
 def trial_scores(runs: pd.DataFrame, metric: str) -> dict[str, np.ndarray]:
-    """{family: each trial's score (mean over completed seeds), in trial order} for searched runs."""
+    """{family: each trial's score (mean over the seeds all its trials completed), in trial order} for searched runs."""
     if "trial" not in runs or metric not in runs:
         return {}
     searched = runs[runs["trial"].notna() & (runs["status"] == STATUS_COMPLETED)]
@@ -29,6 +31,8 @@ def trial_scores(runs: pd.DataFrame, metric: str) -> dict[str, np.ndarray]:
     searched = searched.assign(value=values).dropna(subset=["value"])
     scores = {}
     for family, group in searched.groupby("name", sort=True):
+        common = set.intersection(*(set(seeds) for _, seeds in group.groupby("configuration")["seed"]))
+        group = group[group["seed"].isin(common)]
         means = group.groupby("configuration").agg(trial=("trial", "first"), value=("value", "mean"))
         scores[str(family)] = means.sort_values("trial")["value"].to_numpy(dtype=float)
     return scores

@@ -48,12 +48,17 @@ def build_report(suite_folder: SuiteFolder, log=print, output: Path | None = Non
             figures.append((section, caption, path))
             log(f"chart {path.name}")
 
+    # A search with `select`: the per-configuration views show each family's chosen trial (with
+    # its seeds); every trial stays in leaderboard.md/csv, the search budget and the cost chart.
+    chosen = _chosen_configurations(suite, suite_folder)
+    shown = runs[runs["configuration"].isin(chosen) | runs["trial"].isna()] if chosen else runs
+    shown_agg = agg[agg["configuration"].isin(set(shown["configuration"]))].reset_index(drop=True)
     add("Samples", "8x8 samples of each configuration from the same latent batch",
-        charts.sample_grids(suite_folder, runs, out.chart("samples"), skip))
-    for section, caption, path in _model_figures(suite, suite_folder, out, runs, skip):
+        charts.sample_grids(suite_folder, shown, out.chart("samples"), skip))
+    for section, caption, path in _model_figures(suite, suite_folder, out, shown, skip):
         add(section, caption, path)
     add("Key metrics", "every seed (dots), the mean and its interval (black); one panel per metric",
-        charts.metrics_overview(runs, agg, [m for m in chart_columns() if m in runs], out.chart("key_metrics")))
+        charts.metrics_overview(shown, shown_agg, [m for m in chart_columns() if m in runs], out.chart("key_metrics")))
     budget_metric = budget.budget_metric(runs)  # None: no run of this suite was searched
     budget_table = budget.budget_table(runs, budget_metric) if budget_metric else None
     if budget_metric:
@@ -61,25 +66,41 @@ def build_report(suite_folder: SuiteFolder, log=print, output: Path | None = Non
             "family, over orders of the trials (Lucic et al. 2018)",
             charts.search_budget(runs, budget_metric, budget_table, out.chart("search_budget")))
     add("Training", "losses per epoch (line: mean over seeds, band: range)",
-        charts.training_curves(suite_folder, runs, out.chart("training_curves"), skip))
+        charts.training_curves(suite_folder, shown, out.chart("training_curves"), skip))
     add("Training", "the same 16 latents decoded during training (`sample_every`), first seed of each configuration",
-        charts.progress_strip(suite_folder, runs, out.chart("training_progress"), skip))
+        charts.progress_strip(suite_folder, shown, out.chart("training_progress"), skip))
     add("Cost", "FID against training time and parameters, one point per run",
         charts.quality_against_cost(runs, out.chart("quality_vs_cost")))
 
     context = _context(suite, suite_folder, runs, skip)
     context["unreadable"] = unreadable
     context["budget"] = _budget_rows(budget_table, budget_metric) if budget_metric else None
+    context["chosen"] = _chosen_note(suite, agg, shown_agg) if chosen else None
     claims = judge_all(suite.claims, runs)
     metrics = [m for m in leaderboard_columns() if m in agg]
     leaderboard_md = export(agg, metrics, "md")
-    how_to_read = _how_to_read(context, agg, metrics)
-    markdown = _markdown(context, leaderboard_md, claims, figures, out.dir, how_to_read)
+    how_to_read = _how_to_read(context, shown_agg, metrics)
+    markdown = _markdown(context, export(shown_agg, metrics, "md"), claims, figures, out.dir, how_to_read)
     write_text(out.report_md, markdown)
     write_text(out.leaderboard_md, leaderboard_md + "\n")
     write_text(out.leaderboard_csv, export(agg, metrics, "csv"))
-    write_text(out.report_html, _html(context, agg, metrics, claims, figures, how_to_read))
+    write_text(out.report_html, _html(context, shown_agg, metrics, claims, figures, how_to_read))
     return out.report_html
+
+
+def _chosen_configurations(suite: Any, suite_folder: SuiteFolder) -> set[str]:
+    """The configurations that each search with `select` chose (its best trial, trained with the other seeds)."""
+    from harness.pipeline import with_chosen_trials
+
+    decided = with_chosen_trials(suite, suite_folder)
+    return {run.configuration for run in decided.runs if run.selected_by and run.seed != suite.info.seeds[0]}
+
+
+def _chosen_note(suite: Any, agg: pd.DataFrame, shown_agg: pd.DataFrame) -> str:
+    metrics = sorted({column(run.selected_by).label for run in suite.later})
+    return (f"Each searched family's chosen configuration: the trial with the best {', '.join(metrics)} at seed "
+            f"{suite.info.seeds[0]}, then trained with the other seeds ({len(shown_agg)} of {len(agg)} "
+            "configurations). Every trial is in leaderboard.md / leaderboard.csv and in the search budget below.")
 
 
 # -- what was run --------------------------------------------------------------------------
@@ -113,7 +134,9 @@ def _context(suite: Any, suite_folder: SuiteFolder, runs: pd.DataFrame,
         "seeds_present": ", ".join(str(int(seed)) for seed in sorted(runs["seed"].dropna().unique())),
         "compared": f"{runs['configuration'].nunique()} configurations ("
                     + ", ".join(dict.fromkeys(runs["configuration"])) + f") on {suite.info.dataset}, "
-                    f"{len(suite.info.seeds)} seed(s) each",
+                    + (f"{len(suite.info.seeds)} seed(s) each" if not suite.later else
+                       f"each search trial with seed {suite.info.seeds[0]}, each family's chosen trial with seeds "
+                       + ", ".join(map(str, suite.info.seeds))),
         "runs": f"{len(runs)} runs, {len(runs.groupby('configuration'))} configurations; "
                 + ", ".join(f"{s}: {n}" for s, n in runs["status"].value_counts().items()),
         "hardware": (f"{first.device} x {first.num_processes} process(es) ({first.distributed_type}), "
@@ -278,8 +301,8 @@ def _markdown(context: dict[str, Any], leaderboard: str, claims: list[dict[str, 
         return lines
 
     lines = [f"# {context['suite']}: report", "", context["description"], "", f"**Compared:** {context['compared']}",
-             "", "## Leaderboard", "", f"mean ± {INTERVAL_KIND}; ↓ lower / ↑ higher is better; n/a: does not apply.",
-             "", leaderboard, ""]
+             "", "## Leaderboard", ""] + ([context["chosen"], ""] if context.get("chosen") else []) + [
+             f"mean ± {INTERVAL_KIND}; ↓ lower / ↑ higher is better; n/a: does not apply.", "", leaderboard, ""]
     lines += [f"**Not comparable:** {note}\n" for note in context["notes"]]
     lines += [f"**Unreadable, left out:** {problem}\n" for problem in context["unreadable"]]
     if claims:
@@ -328,6 +351,8 @@ def _html(context: dict[str, Any], agg: pd.DataFrame, metrics: list[str], claims
              f"</title><style>{CSS}</style></head><body>",
              f"<h1>{e(context['suite'])}: report</h1><p>{e(context['description'])}</p>"
              f"<p><b>Compared:</b> {e(context['compared'])}</p><h2>Leaderboard</h2>"]
+    if context.get("chosen"):
+        parts.append(f"<p>{e(context['chosen'])}</p>")
     texts = text_frame(agg, metrics)
     parts.append(f"<p class='note'>mean ± {e(INTERVAL_KIND)}; ↓ lower / ↑ higher is better; bold green: best; "
                  "n/a: does not apply; –: no completed run.</p><div class='scroll'><table><tr>")

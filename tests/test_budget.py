@@ -74,3 +74,14 @@ def test_the_report_shows_the_budget_view(searched):
     assert (searched / "charts" / "search_budget.png").exists()
     markdown = (searched / "report.md").read_text()
     assert "| gan " in markdown and "1 [1, 1]" in markdown  # after all 4 trials: the best, no spread
+
+
+def test_a_chosen_trials_later_seeds_do_not_change_its_search_score():
+    """With `select`, the best trial has seeds 0-2 and the others seed 0 only: every trial is
+    scored on the seed all of them have, so a good seed 0 followed by worse seeds still counts."""
+    import pandas as pd
+
+    runs = pd.DataFrame({"name": ["a"] * 5, "configuration": ["a-t0", "a-t1", "a-t1", "a-t1", "a-t2"],
+                         "trial": [0, 1, 1, 1, 2], "seed": [0, 0, 1, 2, 0], "status": ["completed"] * 5,
+                         "fid": [5.0, 1.0, 9.0, 9.0, 3.0]})
+    assert trial_scores(runs, "fid")["a"].tolist() == [5.0, 1.0, 3.0]  # not (1 + 9 + 9) / 3 for a-t1

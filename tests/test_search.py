@@ -189,6 +189,14 @@ def test_the_best_trial_by_the_select_metric_trains_the_other_seeds(tmp_path, la
     best = min(trials, key=trials.get).removesuffix("-s0")
     assert sorted(scores) == sorted([*trials, f"{best}-s1", f"{best}-s2"])
 
+    if launch == "one process":  # the report leads with the chosen configuration; every trial is in leaderboard.md
+        assert run_cli("report", str(tmp_path / "results" / "select")).returncode == 0
+        report = (tmp_path / "results" / "select" / "report.md").read_text()
+        leaderboard = report.split("## Leaderboard")[1].split("##")[0]
+        assert f"| {best} " in leaderboard and "chosen configuration" in leaderboard
+        assert sum(f"| vae-t0{i} " in leaderboard for i in range(3)) == 1
+        assert all(f"| vae-t0{i} " in (tmp_path / "results" / "select" / "leaderboard.md").read_text() for i in range(3))
+
     folder = SuiteFolder(tmp_path / "results" / "select")
     suite = load_suite(suite_file)
     assert len(with_chosen_trials(suite, folder).runs) == 5
