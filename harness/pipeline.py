@@ -468,7 +468,7 @@ class _Evaluation:
 
     def evaluate(self, spec: RunSpec, outcome: RunOutcome, progress: "TrainingProgress") -> None:
         self.reference()
-        _score(outcome, self._session(), lambda name, index, total: progress.evaluating(name, index, total))
+        _score(outcome, self._session(), lambda name, index, total: progress.evaluating(spec.id, name, index, total))
         progress.evaluated(outcome)
 
 

@@ -143,12 +143,13 @@ class TrainingProgress:
         self._advance_suite(outcome.spec.id, 1.0)
         self.console.print(run_line(outcome))
 
-    def evaluating(self, metric: str, index: int, total: int) -> None:
-        """The current run's evaluation reached `metric` (index of total); "figures" comes last."""
+    def evaluating(self, run_id: str, metric: str, index: int, total: int) -> None:
+        """Run `run_id`'s evaluation reached `metric` (index of total); "figures" comes last. The run
+        is the one just trained, or one trained earlier whose evaluation was never finished."""
         status = f"evaluating: {metric} ({index + 1}/{total})" if index < total else "evaluating: drawing figures"
         self.on_update(self.total_steps, self.total_steps, status)
         if self.epoch_lines:
-            self.console.print(f"{self.run_id}: {status}")
+            self.console.print(f"{run_id}: {status}")
         if self.enabled and self.run_task is not None:
             self.progress.update(self.run_task, status=status)
 

@@ -126,7 +126,23 @@ def test_live_display_keeps_bar_steps_eta_losses_and_the_whole_id_at_80_columns(
         name_column = "".join(line[:32].strip() for line in text.splitlines())  # 80 - 48 columns for the name
         assert run_id in text or run_id in name_column  # whole, or folded onto the next line
         assert "suite" in text and "0/2 runs" in text
-    progress.evaluating("ais", 6, 7)
+    progress.evaluating(run_id, "ais", 6, 7)
     screen = Console(width=80, record=True, file=io.StringIO(), color_system=None)
     screen.print(progress.progress.get_renderable())
     assert "evaluating: ais (7/7)" in screen.export_text()
+
+
+def test_evaluating_a_run_trained_earlier_names_it_in_a_log():
+    """A relaunch scores a run whose evaluation was cut short, with no run of its own started:
+    each metric's line names that run (it once printed "None: evaluating: ...")."""
+    import io
+
+    from rich.console import Console
+
+    from harness.progress import TrainingProgress
+
+    log = io.StringIO()
+    progress = TrainingProgress(True, {"gan-s0": 1.0}, Console(file=log, width=80, color_system=None))
+    with progress:
+        progress.evaluating("gan-s0", "sample_quality", 0, 7)
+    assert "gan-s0: evaluating: sample_quality (1/7)" in log.getvalue() and "None" not in log.getvalue()
