@@ -36,6 +36,9 @@ KNOWN = {
     "least_squares": (0.5 * (1 + 4) / 2 + 0.5 * (0.25 + 9) / 2, 0.5 * (0.25 + 16) / 2),
     # E relu(1 - D(x)) + E relu(1 + D(G(z))) = (0 + 2)/2 + (1.5 + 0)/2; generator -E D(G(z))
     "hinge": ((0 + 2) / 2 + (1.5 + 0) / 2, 1.25),
+    # the same discriminator loss as non_saturating; generator E log(1 - sigmoid(f)) = -E softplus(f)
+    "minimax": ((softplus(-2) + softplus(1)) / 2 + (softplus(0.5) + softplus(-3)) / 2,
+                -(softplus(0.5) + softplus(-3)) / 2),
     # E D(G(z)) - E D(x) = (0.5 - 3)/2 - (2 - 1)/2; generator -E D(G(z))
     "wasserstein_gp": ((0.5 - 3) / 2 - (2 - 1) / 2, 1.25),
 }

@@ -72,9 +72,8 @@ class GANOptions(ModelOptions):
     lr: PositiveFloat = Field(2e-4, description="Adam learning rate of both networks")
     betas: Betas = Field([0.5, 0.999], description="Adam's (beta1, beta2) for both networks")
     objective: ObjectiveName = late_option(
-        "non_saturating", "the GAN loss: non_saturating (Goodfellow et al. 2014, the study's), least_squares "
-        "(LSGAN, Mao et al. 2017), hinge (Lim & Ye 2017; Miyato et al. 2018) or wasserstein_gp (WGAN-GP, "
-        "Gulrajani et al. 2017)")
+        "non_saturating", "the GAN loss, a module of harness/models/objectives/ (README, Model zoo): "
+        "non_saturating is the study's")
     critic_steps: PositiveInt | None = late_option(
         None, "discriminator (critic) updates per generator update, each on its own batch; default: the "
         "objective's (5 for wasserstein_gp, 1 for the others)", le=100)
