@@ -133,7 +133,9 @@ def _context(suite: Any, suite_folder: SuiteFolder, runs: pd.DataFrame,
         "seeds": ", ".join(map(str, suite.info.seeds)),
         "seeds_present": ", ".join(str(int(seed)) for seed in sorted(runs["seed"].dropna().unique())),
         "compared": f"{runs['configuration'].nunique()} configurations ("
-                    + ", ".join(dict.fromkeys(runs["configuration"])) + f") on {suite.info.dataset}, "
+                    + (", ".join(dict.fromkeys(runs["configuration"])) if not suite.later else
+                       f"the search trials of {', '.join(dict.fromkeys(runs['name']))}")
+                    + f") on {suite.info.dataset}, "
                     + (f"{len(suite.info.seeds)} seed(s) each" if not suite.later else
                        f"each search trial with seed {suite.info.seeds[0]}, each family's chosen trial with seeds "
                        + ", ".join(map(str, suite.info.seeds))),
