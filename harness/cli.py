@@ -229,6 +229,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from harness.evaluation.config import EvaluationConfig
     from harness.metrics import METRICS
     from harness.models import MODELS
+    from harness.search import SEARCH_KEYS, SEARCHED_KEY_HELP
     from harness.suite import SuiteInfo, TrainingConfig
 
     console = Console(highlight=False)
@@ -239,6 +240,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     _describe_keys(console, "[suite] keys", SuiteInfo)
     _describe_keys(console, "training keys (every run; [defaults] or [[run]])", TrainingConfig)
     _describe_keys(console, "[evaluation] keys (suite-wide)", EvaluationConfig)
+    title = "[search] keys (suite-wide, or [run.search] for one run; README: Model zoo)"
+    console.print(f"[bold underline]{escape(title)}[/]")
+    for key, (kind, meaning) in [*SEARCH_KEYS.items(), ("<key>", SEARCHED_KEY_HELP)]:
+        console.print(f"  [bold]{escape(key)}[/]: {escape(kind)}")
+        console.print(f"      {escape(meaning)}")
+    console.print()
     metrics = [[name, ", ".join(METRICS.get(name).column_names()),
                 ", ".join(c.__name__ for c in METRICS.get(name).requires) or "sample"] for name in METRICS]
     show(console, Grid("metrics (`--metrics` of evaluate and leaderboard take a metric or a column)",

@@ -28,7 +28,15 @@ from dataclasses import dataclass
 from typing import Any
 
 DISTRIBUTIONS = ("log_uniform", "uniform", "int", "choice")
-SEARCH_KEYS = {"samples", "seed", "select"}
+# The keys of a [search] table besides the searched ones: (type = default, meaning), for `list`.
+SEARCH_KEYS = {
+    "samples": ("int", "configurations drawn for each [[run]]: ids NAME-t00, NAME-t01, ..."),
+    "seed": ("int = 0", "seed of the draws; trial i of run NAME depends only on (seed, NAME, i)"),
+    "select": ("metric = none", "train each trial with the suite's first seed, then the best trial by this scored "
+               "metric (fid, iwae, ...) with the other seeds; without it every trial trains with every seed"),
+}
+SEARCHED_KEY_HELP = ("{ log_uniform = [low, high] } | { uniform = [low, high] } | { int = [low, high] } | "
+                     "{ choice = [...] }", "any training or model key of the run, drawn for each trial")
 MAX_SAMPLES = 10_000
 
 

@@ -92,8 +92,9 @@ def test_commands_in_an_80_column_terminal_cut_nothing(command):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "…" not in result.stdout
     if command == ["list"]:
-        for key in ("generator_hidden", "divergence_factor", "num_samples", "max_runs"):
-            assert key in result.stdout
+        for key in ("generator_hidden", "divergence_factor", "num_samples", "max_runs", "critic_steps",
+                    "[search] keys", "metric = none", "log_uniform", "cifar10"):
+            assert key in result.stdout, key
 
 
 def test_piped_leaderboard_is_one_plain_table():
