@@ -317,18 +317,22 @@ def _train_and_evaluate(runs: list[RunSpec], plan: Plan, chosen: "Strategy", dat
 
 def _later_seeds_decided(plan: Plan, chosen: "Strategy", dataset: "Dataset", costs: dict[str, float],
                          progress: "TrainingProgress") -> list[RunSpec]:
-    """After a round of training: the later seeds of the searches it decided (their best trials), to train next.
+    """After a round of training: the later seeds of the searches decided since (their best trials), to train next.
 
-    Every process waits until the round is trained and scored everywhere, then reads the same
-    results from disk, so all of them plan the same runs without talking.
+    A process that finished its share looks at once (a run-parallel process then trains the
+    searches already decided while the others finish theirs; the run locks keep two processes
+    from training one run), and only when nothing new is decided waits for the others' runs and
+    looks again. Processes that train together pass a barrier first, so they read the same results.
     """
     from harness.scheduling import expected_cost
 
     if not plan.suite.later:
         return []
-    chosen.wait_for_others(plan.to_train, progress.show_others)
     chosen.wait()
     new = plan.add(with_chosen_trials(plan.suite, plan.folder))
+    if not new:
+        chosen.wait_for_others(plan.to_train, progress.show_others)
+        new = plan.add(with_chosen_trials(plan.suite, plan.folder))
     if new:
         image_shape, train_images = dataset.spec.image_shape, len(dataset.train_images)
         added = {run.id: expected_cost(run, image_shape, train_images) for run in new}
