@@ -253,7 +253,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     datasets = []
     for name in DATASETS:
         spec = DATASETS.get(name)
-        pinned = ", ".join(spec.evaluators) or f"none: python -m harness evaluator train --dataset {name}"
+        pinned = ", ".join(spec.evaluators) or f"none: {spec.train_evaluator_command()}"
         datasets.append([name, "x".join(map(str, spec.image_shape)),
                          f"{spec.split_sizes['train']:,} / {spec.split_sizes['test']:,}", escape(spec.description),
                          escape(pinned)])

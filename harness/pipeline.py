@@ -345,17 +345,15 @@ def _later_seeds_decided(plan: Plan, chosen: "Strategy", dataset: "Dataset", cos
 
 
 def _missing_evaluators(suite: Suite, dataset: "Dataset") -> list[str]:
-    """The metrics that need a pinned evaluator the dataset does not have: refused before anything trains."""
+    """The metrics that need a pinned evaluator the dataset does not have: refused before anything
+    trains, with the message loading the evaluator would give after training."""
     from harness.metrics import METRICS
 
-    if not suite.evaluation.enabled or suite.evaluation.features != "evaluator" or dataset.spec.evaluator is not None:
+    missing = dataset.spec.missing_evaluator()
+    if not suite.evaluation.enabled or suite.evaluation.features != "evaluator" or missing is None:
         return []
     needing = [name for name in suite.evaluation.metrics if METRICS.get(name).needs_evaluator]
-    if not needing:
-        return []
-    return [f"evaluation.metrics: {', '.join(needing)} need(s) a pinned classifier for {dataset.spec.name}, which "
-            f"has none; train one with `python -m harness evaluator train --dataset {dataset.spec.name}` and pin it "
-            "in its DatasetSpec, score with features = \"inception\", or leave these metrics out"]
+    return [f"evaluation.metrics: {', '.join(needing)} need(s) an evaluator: {missing}"] if needing else []
 
 
 def _nothing_to_do(plan: Plan) -> bool:

@@ -63,6 +63,18 @@ class DatasetSpec:
         pinned = {"classifier": self.evaluator, "autoencoder": self.autoencoder}
         return {kind: evaluator for kind, evaluator in pinned.items() if evaluator is not None}
 
+    def train_evaluator_command(self, kind: str = "classifier") -> str:
+        return f"python -m harness evaluator train --dataset {self.name}" + ("" if kind == "classifier" else
+                                                                             f" --kind {kind}")
+
+    def missing_evaluator(self, kind: str = "classifier") -> str | None:
+        """Why the feature-space metrics cannot run here and how to fix it; None when `kind` is pinned."""
+        if kind in self.evaluators:
+            return None
+        return (f"dataset {self.name!r} has no pinned {kind} evaluator, which the feature-space metrics need; "
+                f"train one with `{self.train_evaluator_command(kind)}` and pin it in its DatasetSpec, score with "
+                "[evaluation] features = \"inception\", or leave those metrics out of [evaluation] metrics")
+
 
 @dataclass(frozen=True)
 class Dataset:

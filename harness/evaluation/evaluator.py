@@ -117,13 +117,10 @@ def evaluator_path(pinned: PinnedEvaluator) -> Path:
 def load_evaluator(spec: DatasetSpec, device: torch.device | str = "cpu",
                    kind: str = "classifier") -> tuple[EvaluatorNet, PinnedEvaluator]:
     """The dataset's pinned evaluator of `kind`, its hash verified, in eval mode without gradients."""
-    pinned = spec.evaluators.get(kind)
-    if pinned is None:
-        raise HarnessError(
-            f"dataset {spec.name!r} has no pinned {kind} evaluator, which the feature-space metrics need; "
-            f"train one with `python -m harness evaluator train --dataset {spec.name} --kind {kind}` and pin it "
-            "in its DatasetSpec, or leave those metrics out of [evaluation] metrics"
-        )
+    missing = spec.missing_evaluator(kind)
+    if missing:
+        raise HarnessError(missing)
+    pinned = spec.evaluators[kind]
     path = evaluator_path(pinned)
     if not path.exists():
         raise HarnessError(f"evaluator weights {path} are missing from the installation; reinstall harness")
