@@ -133,10 +133,10 @@ def plan_suite(suite: Suite, results: str | Path, only: list[str] | None = None,
     return plan
 
 
-def with_chosen_trials(suite: Suite, folder: SuiteFolder) -> Suite:
-    """`suite` with the later seeds of each search (with `select`) whose trials are all done:
-    the best trial's, by the search's metric (harness/search.py). Trials still to train or to
-    score leave their search undecided; a failed trial is never the best."""
+def chosen_trials(suite: Suite, folder: SuiteFolder) -> dict[str, int]:
+    """{search group: its best trial} for each search (with `select`) whose trials are all done,
+    by the search's metric (harness/search.py). Trials still to train or to score leave their
+    search undecided; a failed trial is never the best."""
     from harness.columns import column
     from harness.search import best_trial
 
@@ -147,8 +147,13 @@ def with_chosen_trials(suite: Suite, folder: SuiteFolder) -> Suite:
             chosen = best_trial(scores, column(trials[0].selected_by).better == "lower")  # type: ignore[arg-type]
             if chosen is not None:
                 best[group] = chosen
+    return best
+
+
+def with_chosen_trials(suite: Suite, folder: SuiteFolder) -> Suite:
+    """`suite` with the later seeds of each decided search's best trial (`chosen_trials`)."""
     planned = {run.id for run in suite.runs}
-    later = [run for run in suite.later_seeds(best) if run.id not in planned]
+    later = [run for run in suite.later_seeds(chosen_trials(suite, folder)) if run.id not in planned]
     return replaced(suite, runs=[*suite.runs, *later]) if later else suite
 
 

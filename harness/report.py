@@ -90,10 +90,9 @@ def build_report(suite_folder: SuiteFolder, log=print, output: Path | None = Non
 
 def _chosen_configurations(suite: Any, suite_folder: SuiteFolder) -> set[str]:
     """The configurations that each search with `select` chose (its best trial, trained with the other seeds)."""
-    from harness.pipeline import with_chosen_trials
+    from harness.pipeline import chosen_trials
 
-    decided = with_chosen_trials(suite, suite_folder)
-    return {run.configuration for run in decided.runs if run.selected_by and run.seed != suite.info.seeds[0]}
+    return {run.configuration for run in suite.later_seeds(chosen_trials(suite, suite_folder))}
 
 
 def _chosen_note(suite: Any, agg: pd.DataFrame, shown_agg: pd.DataFrame) -> str:
