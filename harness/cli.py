@@ -388,6 +388,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         console.width = max(console.width, 120)  # log files: keep the tables readable
     if args.executor:
         return _submit(suite, args, console)
+    if (note := pipeline.ignored_launcher_precision(suite)) and _is_main_process():
+        console.print(note)
     outcome = pipeline.run_suite(suite, args.results, data_dir=args.data_dir, only=args.only, force=args.force,
                                  rerun=args.rerun, console=console, strategy=args.strategy, threads=args.threads)
     if outcome.writes_results:

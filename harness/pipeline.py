@@ -41,11 +41,24 @@ if TYPE_CHECKING:
 
 def load(suite_path: str | Path, mixed_precision: str | None = None) -> Suite:
     """A validated, expanded suite ready to train on this machine: `mixed_precision` overrides the
-    suite's, and where neither says, `accelerate launch --mixed_precision` (its
-    ACCELERATE_MIXED_PRECISION) decides, else "auto": what this device computes natively."""
+    suite's, else the suite's own, else "auto": what this device computes natively. However it
+    is launched (one process, `accelerate launch` with or without launch/*.yaml), a suite gives
+    the same configurations."""
     from harness.hardware import auto_precision
 
-    return load_suite(suite_path, mixed_precision, os.environ.get("ACCELERATE_MIXED_PRECISION"), auto_precision)
+    return load_suite(suite_path, mixed_precision, auto_precision)
+
+
+def ignored_launcher_precision(suite: Suite) -> str | None:
+    """A note when `accelerate launch --mixed_precision` asked for another precision than the runs
+    train in: the harness does not follow it (resolve_mixed_precision says why). accelerate's own
+    default, "no", is not worth a note: it is passed whether or not anyone asked for it."""
+    asked = os.environ.get("ACCELERATE_MIXED_PRECISION")
+    if not asked or asked == "no" or asked == suite.mixed_precision:
+        return None
+    return (f"note: accelerate launch's mixed precision {asked!r} is not used; the runs train in "
+            f"{suite.mixed_precision!r} ({suite.mixed_precision_source}). To train in {asked}, pass "
+            f"--mixed-precision {asked} after `harness run`, or set mixed_precision in [suite]")
 
 
 def validate(paths: list[str | Path]) -> list[tuple[Path, Suite | SuiteError]]:
@@ -219,7 +232,9 @@ def make_strategy(suite: Suite, name: str | None = None, threads: int | None = N
     from harness.strategy import STRATEGIES
 
     name = name or suite.info.strategy or DEFAULT_STRATEGY
-    return STRATEGIES.get(name)(suite.mixed_precision, suite.mixed_precision_source, threads or suite.info.threads)
+    threads_source = "--threads" if threads else "[suite] threads"
+    return STRATEGIES.get(name)(suite.mixed_precision, suite.mixed_precision_source, threads or suite.info.threads,
+                                threads_source)
 
 
 def run_suite(suite: Suite | str | Path, results: str | Path = "results", *, data_dir: str | Path | None = None,

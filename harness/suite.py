@@ -58,7 +58,7 @@ class SuiteInfo(BaseModel):
                                   description="refuse suites that expand to more runs than this (a typo in a matrix)")
     mixed_precision: MixedPrecision | None = Field(
         default=None, description="auto (default: bf16/fp16 only where the device computes it natively) | no | fp16 | "
-        "bf16; when absent, `accelerate launch --mixed_precision` decides, else auto")
+        "bf16; `--mixed-precision` overrides it, and `accelerate launch --mixed_precision` never does")
     strategy: StrategyName | None = Field(
         default=None, description="run_parallel (default): whole runs per process | data_parallel: every run split over all processes")
     threads: PositiveInt | None = Field(default=None, description="CPU threads per process (default: cores / processes)")
@@ -176,7 +176,7 @@ class Suite:
     runs: list[RunSpec]
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     claims: list[Claim] = field(default_factory=list)
-    mixed_precision: str = "auto"  # what the runs train in, after the CLI, the suite and the launcher had their say
+    mixed_precision: str = "auto"  # what the runs train in, after the command line and the suite had their say
     mixed_precision_source: str = "default"  # which of them decided
     # A search with `select`: the trials' runs with the suite's later seeds. Only the best trial's
     # train, once every trial is scored (harness/pipeline.py, with_chosen_trials).
@@ -215,25 +215,28 @@ class Suite:
         return chosen
 
 
-def resolve_mixed_precision(option: str | None, suite: str | None, launcher: str | None,
+def resolve_mixed_precision(option: str | None, suite: str | None,
                             auto: AutoPrecision | None = None) -> tuple[str, str]:
-    """(precision, who decided): `--mixed-precision` wins, then the suite, then `accelerate launch`,
-    else "auto"; `auto` (when given) turns "auto" into what this device runs natively, and why."""
-    value, source = next(((v, s) for v, s in ((option, "--mixed-precision"), (suite, "suite"),
-                                               (launcher, "accelerate launch")) if v), ("auto", "default"))
+    """(precision, who decided): `--mixed-precision` wins, then the suite, else "auto"; `auto` (when
+    given) turns "auto" into what this device runs natively, and why.
+
+    The launcher has no say: `accelerate launch` always passes a precision ("no" when it was told
+    none, as under launch/*.yaml), so honouring it would make one suite different configurations
+    depending only on how it was launched."""
+    value, source = next(((v, s) for v, s in ((option, "--mixed-precision"), (suite, "suite")) if v),
+                         ("auto", "default"))
     if value == "auto" and auto is not None:
         value, why = auto()
         source = f"{source}, {why}"
     return value, source
 
 
-def load_suite(path: str | Path, mixed_precision: str | None = None, launcher_mixed_precision: str | None = None,
+def load_suite(path: str | Path, mixed_precision: str | None = None,
                auto_precision: AutoPrecision | None = None) -> Suite:
     """Read, validate and expand a suite file; raise SuiteError listing every problem.
 
-    `mixed_precision` is the command line's override; `launcher_mixed_precision` what
-    `accelerate launch` was told (used only where the suite is silent); `auto_precision` resolves
-    "auto" for the device that will train (without it, as in `validate`, runs keep "auto").
+    `mixed_precision` is the command line's override; `auto_precision` resolves "auto" for the
+    device that will train (without it, as in `validate`, runs keep "auto").
     """
     path = Path(path)
     try:
@@ -252,18 +255,17 @@ def load_suite(path: str | Path, mixed_precision: str | None = None, launcher_mi
         raise SuiteError(str(path), [f"TOML syntax error: {err}"]) from None
     except RecursionError:
         raise SuiteError(str(path), [f"tables or lists nested too deeply (at most {MAX_NESTING} levels)"]) from None
-    return _Expander(path, raw, mixed_precision, launcher_mixed_precision, auto_precision).expand()
+    return _Expander(path, raw, mixed_precision, auto_precision).expand()
 
 
 class _Expander:
     """Validates a parsed suite and expands it, collecting problems instead of stopping at the first."""
 
-    def __init__(self, path: Path, raw: dict[str, Any], mixed_precision: str | None, launcher: str | None,
+    def __init__(self, path: Path, raw: dict[str, Any], mixed_precision: str | None,
                  auto_precision: AutoPrecision | None) -> None:
         self.path = path
         self.raw = raw
         self.mixed_precision_override = mixed_precision
-        self.launcher_mixed_precision = launcher
         self.auto_precision = auto_precision
         self.problems: list[str] = []
         self.expanded = 0  # runs expanded so far (checked against [suite] max_runs)
@@ -283,7 +285,7 @@ class _Expander:
         info = self._suite_info()
         if info is not None:
             self.precision = resolve_mixed_precision(self.mixed_precision_override, info.mixed_precision,
-                                                     self.launcher_mixed_precision, self.auto_precision)
+                                                     self.auto_precision)
         defaults_training, defaults_by_model = self._defaults()
         suite_matrix = self._matrix(self.raw.get("matrix", {}), "matrix")
         suite_search = self._search(self.raw["search"], "search") if "search" in self.raw else None

@@ -99,6 +99,14 @@ def test_committed_launch_configuration_starts_two_cpu_processes_without_a_warni
     assert "were not passed to `accelerate launch`" not in result.stderr
     records = [json.loads(path.read_text()) for path in (tmp_path / "tiny").glob("*/run.json")]
     assert sorted(r["process_index"] for r in records) == [0, 1] and {r["launch_processes"] for r in records} == {2}
+    # The file's `mixed_precision: 'no'` does not override the suite's auto: the same precision and
+    # configurations as one plain process would train.
+    from harness import pipeline
+    from harness.hardware import auto_precision
+
+    hashes = {run.id: run.config_hash for run in pipeline.load(SUITES / "tiny.toml").runs}
+    assert {r["mixed_precision"] for r in records} == {auto_precision()[0]}
+    assert {r["id"]: r["config_hash"] for r in records} == hashes
 
 
 def test_every_launch_configuration_is_one_accelerate_reads():

@@ -1,5 +1,5 @@
-"""Mixed precision: the suite, --mixed-precision and `accelerate launch --mixed_precision` each decide
-in their turn, the run record says which won, and the forward passes really ran in that dtype."""
+"""Mixed precision: --mixed-precision, then the suite, else auto decide (never `accelerate launch
+--mixed_precision`), the run record says which won, and the forward passes really ran in that dtype."""
 
 import json
 import os
@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from harness import pipeline
-from harness.hardware import cpu_flags, cpu_precision, gpu_precision
+from harness.hardware import auto_precision, cpu_flags, cpu_precision, gpu_precision
 from harness.suite import resolve_mixed_precision
 from tests.conftest import SUITES, _data_dir
 
@@ -32,13 +32,12 @@ def record(results, suite: str, run_id: str) -> dict:
 
 
 def test_who_decides():
-    assert resolve_mixed_precision(None, None, None) == ("auto", "default")
-    assert resolve_mixed_precision(None, None, None, lambda: ("bf16", "auto: why")) == ("bf16", "default, auto: why")
-    assert resolve_mixed_precision(None, "auto", "no", lambda: ("no", "auto: why")) == ("no", "suite, auto: why")
-    assert resolve_mixed_precision("fp16", "auto", None, lambda: ("bf16", "never asked")) == ("fp16", "--mixed-precision")
-    assert resolve_mixed_precision(None, None, "bf16") == ("bf16", "accelerate launch")
-    assert resolve_mixed_precision(None, "no", "bf16") == ("no", "suite")
-    assert resolve_mixed_precision("bf16", "no", "fp16") == ("bf16", "--mixed-precision")
+    assert resolve_mixed_precision(None, None) == ("auto", "default")
+    assert resolve_mixed_precision(None, None, lambda: ("bf16", "auto: why")) == ("bf16", "default, auto: why")
+    assert resolve_mixed_precision(None, "auto", lambda: ("no", "auto: why")) == ("no", "suite, auto: why")
+    assert resolve_mixed_precision("fp16", "auto", lambda: ("bf16", "never asked")) == ("fp16", "--mixed-precision")
+    assert resolve_mixed_precision(None, "no") == ("no", "suite")
+    assert resolve_mixed_precision("bf16", "no") == ("bf16", "--mixed-precision")
 
 
 def test_suite_setting_trains_in_bf16(tmp_path):
@@ -79,18 +78,22 @@ def launch(tmp_path, suite: str, *extra: str) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize("suite_precision, expected, source", [
-    (None, "bfloat16", "accelerate launch"),  # the suite is silent: the launcher's setting wins
-    ("no", "float32", "suite"),  # the suite says fp32: it wins over the launcher
-])
-def test_launcher_setting_wins_only_where_the_suite_is_silent(tmp_path, suite_precision, expected, source):
+@pytest.mark.slow
+@pytest.mark.parametrize("suite_precision", [None, "no"])
+def test_accelerate_launch_never_changes_the_precision(tmp_path, suite_precision):
+    """`accelerate launch --mixed_precision bf16` (or a launch file's 'no') trains what the suite
+    says, else what auto picks here: the same configurations as one plain process."""
     name = f"launch{suite_precision or 'silent'}"
-    launched = launch(tmp_path, tiny_suite(tmp_path, name, suite_precision), "--only", "gan")
+    suite = tiny_suite(tmp_path, name, suite_precision)
+    launched = launch(tmp_path, suite, "--only", "gan")
     assert launched.returncode == 0, launched.stderr[-3000:]
     run = record(tmp_path / "r", name, "gan-s0")
-    assert run["mixed_precision"] == {"bfloat16": "bf16", "float32": "no"}[expected]
-    assert run["mixed_precision_source"] == source
-    assert set(run["forward_dtypes"].values()) == {expected}
+    expected, why = (suite_precision, "suite") if suite_precision else (auto_precision()[0], f"default, {auto_precision()[1]}")
+    assert run["mixed_precision"] == expected and run["mixed_precision_source"] == why
+    assert set(run["forward_dtypes"].values()) == {"bfloat16" if expected == "bf16" else "float32"}
+    assert run["config_hash"] == next(r for r in pipeline.load(suite).runs if r.name == "gan").config_hash
+    note = "accelerate launch's mixed precision 'bf16' is not used"
+    assert (note in " ".join(launched.stderr.split())) == (expected != "bf16"), launched.stderr[-2000:]
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="on a GPU fp16 trains")
