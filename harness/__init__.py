@@ -8,12 +8,19 @@ import os
 
 __version__ = "0.1.0"
 
-# Numerics and threading, set before torch loads (a user's own setting wins); measured in
-# docs/benchmarks.md, "Threads and reproducibility":
-# - MKL's strict conditional numerical reproducibility makes matrix products independent of the
-#   thread count (without it 1 and 2 threads give different fp32 GANs), so a run gives the same
-#   numbers alone with 2 threads or beside another run with 1, at no measured cost in speed.
-# - Passive OpenMP workers sleep instead of spinning between kernels: a 2-thread run on a busy
-#   machine then keeps ~2,000 images/s instead of collapsing to ~900 (10% slower when quiet).
+# Numerics and threading. OpenMP and MKL read these once, when torch loads them, so they are set
+# here, before anything imports torch (`python -m harness` and `accelerate launch -m harness`
+# both import this file first); a user's own setting wins. Measured in docs/benchmarks.md,
+# "Threads and OpenMP waiting":
+# - Spinning OpenMP workers (ACTIVE) between kernels: on a quiet AMD EPYC host, 2 threads, the
+#   tuned VAE trained at 20,000-23,000 images/s spinning, 16,600 with libgomp's default and 9,100
+#   sleeping (PASSIVE); the tuned GAN 2,200 / 2,000 / 1,800. The spin is bounded (GOMP_SPINCOUNT,
+#   about 10 ms), as fast as ACTIVE's unbounded one when quiet, so that workers left idle sleep.
+# - On a busy machine spinning collapses a 2-thread team whatever its spin; harness/cpu_share.py
+#   then trains with fewer threads (what the cores left free allow), never below one thread's speed.
+# - MKL's strict conditional numerical reproducibility makes its matrix products independent of
+#   the thread count on Intel CPUs (it changes nothing on AMD), at no measured cost.
 os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+    os.environ["OMP_WAIT_POLICY"] = "ACTIVE"
+    os.environ["GOMP_SPINCOUNT"] = "1000000"

@@ -181,6 +181,10 @@ class RunRecord(_File):
     replicas_identical: bool | None = None
     error: str | None = None
     total_seconds: float | None = None
+    # Steps trained with fewer than `threads` threads while other processes needed the cores, and
+    # the fewest (harness/cpu_share.py); absent when the run kept its threads throughout.
+    steps_with_fewer_threads: int | None = None
+    fewest_threads: int | None = None
     resumed: list[dict[str, Any]] = []  # each resume: when, from which epoch and step
     stopped_at: dict[str, int] | None = None  # interrupted or diverged: {"epoch", "step"} (1-based)
     last_finite_losses: dict[str, float] | None = None  # diverged: the last losses that were still numbers

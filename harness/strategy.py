@@ -18,7 +18,7 @@ import os
 import socket
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import accelerate.optimizer
@@ -27,6 +27,7 @@ from accelerate import Accelerator
 from accelerate.state import AcceleratorState
 from accelerate.utils import gather_object
 
+from harness.cpu_share import CPUShare
 from harness.errors import HarnessError
 from harness.registry import Registry
 from harness.sharding import ShardedBatches, ShardedNoise, chunk_ranges
@@ -42,6 +43,9 @@ if TYPE_CHECKING:
 # call (two find_spec lookups, ~0.15 ms): about 7 % of a VAE step on a CPU (docs/benchmarks.md).
 # Installed packages do not change during a run, so the answer is computed once.
 accelerate.optimizer.is_lomo_available = functools.cache(accelerate.optimizer.is_lomo_available)
+
+# The variables that change how this process computes (harness/__init__.py), kept in each run record.
+NUMERICS_VARIABLES = ("MKL_CBWR", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 
 
 def launch_position() -> tuple[int, int, int, int]:
@@ -60,10 +64,33 @@ def default_threads(processes_on_machine: int) -> int:
     """The cores of this machine shared out among its processes (at least one each).
 
     Measured (docs/benchmarks.md, "Threads"): N processes with more threads than cores slow each
-    other down, and one process keeps its two threads useful on a busy machine only because
-    harness/__init__.py sets OMP_WAIT_POLICY=PASSIVE (spinning workers collapse it).
+    other down.
     """
     return max(1, usable_cores() // max(1, processes_on_machine))
+
+
+def under_launcher(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether `accelerate launch` or torchrun started this process (both set OMP_NUM_THREADS themselves)."""
+    return "ACCELERATE_DYNAMO_BACKEND" in environ or "TORCHELASTIC_RUN_ID" in environ
+
+
+def resolve_threads(requested: int | None, requested_by: str, processes_on_machine: int,
+                    environ: Mapping[str, str] = os.environ) -> tuple[int, str]:
+    """(intra-op threads of this process, what decided): `--threads` or `[suite] threads`
+    (`requested`), then OMP_NUM_THREADS, then the machine's cores shared out among its processes.
+
+    `accelerate launch` always sets OMP_NUM_THREADS, to 1 when it was not told a number (and torchrun
+    does the same for several processes), so under a launcher a 1 there cannot be told from the
+    launcher's own default: it is not followed (pass --threads 1 for one thread). Any other value
+    reached the launcher from the user (their OMP_NUM_THREADS or --num_cpu_threads_per_process).
+    """
+    if requested:
+        return requested, requested_by
+    raw = environ.get("OMP_NUM_THREADS", "").strip()
+    if raw.isdigit() and int(raw) > 0 and not (raw == "1" and under_launcher(environ)):
+        return int(raw), "OMP_NUM_THREADS"
+    cores = usable_cores()
+    return default_threads(processes_on_machine), f"{cores} cores / {processes_on_machine} process(es) on this machine"
 
 
 class Strategy(ABC):
@@ -71,11 +98,17 @@ class Strategy(ABC):
 
     name: str
     threads: int  # intra-op CPU threads of this process
+    threads_source: str  # what decided them (resolve_threads)
+    cpu_share: CPUShare  # lowers the default count while other processes need the cores
 
-    def set_threads(self, threads: int | None, processes_on_machine: int) -> None:
-        """The CPU threads this process computes with: `threads`, else the machine's share."""
-        self.threads = threads or default_threads(processes_on_machine)
+    def set_threads(self, threads: int | None, threads_source: str, processes_on_machine: int) -> None:
+        """The CPU threads this process computes with (resolve_threads says which). A count the
+        user chose is kept; the default one gives way to other processes while they need the
+        cores (harness/cpu_share.py)."""
+        self.threads, self.threads_source = resolve_threads(threads, threads_source, processes_on_machine)
         torch.set_num_threads(self.threads)
+        chosen_by_user = bool(threads) or self.threads_source == "OMP_NUM_THREADS"
+        self.cpu_share = CPUShare(self.threads, usable_cores(), governed=not chosen_by_user)
 
     @property
     @abstractmethod
@@ -197,10 +230,11 @@ class DataParallel(Strategy):
 
     name = "data_parallel"
 
-    def __init__(self, mixed_precision: str, mixed_precision_source: str, threads: int | None = None) -> None:
+    def __init__(self, mixed_precision: str, mixed_precision_source: str, threads: int | None = None,
+                 threads_source: str = "--threads") -> None:
         self.accelerator = _accelerator(mixed_precision, mixed_precision_source)
         self.mixed_precision_source = mixed_precision_source
-        self.set_threads(threads, launch_position()[3])
+        self.set_threads(threads, threads_source, launch_position()[3])
 
     @property
     def is_main(self) -> bool:
@@ -323,8 +357,9 @@ class DataParallel(Strategy):
             "mixed_precision": self.accelerator.mixed_precision,
             "mixed_precision_source": self.mixed_precision_source,
             "threads": self.threads,
+            "threads_source": self.threads_source,
             "host": socket.gethostname(),
-            "numerics": {k: os.environ.get(k, "") for k in ("MKL_CBWR", "OMP_WAIT_POLICY")},
+            "numerics": {k: os.environ.get(k, "") for k in NUMERICS_VARIABLES},
         }
 
 
@@ -340,12 +375,13 @@ class RunParallel(DataParallel):
 
     name = "run_parallel"
 
-    def __init__(self, mixed_precision: str, mixed_precision_source: str, threads: int | None = None) -> None:
+    def __init__(self, mixed_precision: str, mixed_precision_source: str, threads: int | None = None,
+                 threads_source: str = "--threads") -> None:
         self.rank, self.world_size, self.local_rank, self.local_processes = launch_position()
         with _process_local_environment(self.local_rank):
             self.accelerator = _accelerator(mixed_precision, mixed_precision_source)
         self.mixed_precision_source = mixed_precision_source
-        self.set_threads(threads, self.local_processes)
+        self.set_threads(threads, threads_source, self.local_processes)
 
     @property
     def is_main(self) -> bool:

@@ -81,6 +81,7 @@ def train_run(spec: RunSpec, suite_name: str, dataset: Dataset, strategy: Strate
     strategy.wait()
 
     started = time.perf_counter()
+    strategy.cpu_share.start_run()
     try:
         with stops.deferred():
             model = _train(spec, dataset, strategy, run, progress, record, checkpoint, stops)
@@ -155,6 +156,9 @@ def _write_quietly(write: Callable[[], None]) -> None:
 def _finish_record(record: RunRecord, started: float, strategy: Strategy, run: RunFolder) -> None:
     record.finished_at = now()
     record.total_seconds = round(time.perf_counter() - started, 3)
+    share = strategy.cpu_share
+    if share.steps_with_fewer_threads:  # other processes needed the cores: not bit-identical to a quiet run
+        record.steps_with_fewer_threads, record.fewest_threads = share.steps_with_fewer_threads, share.fewest_threads
     if strategy.writes_results:
         run.write_record(record)
 
@@ -259,6 +263,7 @@ def _train_epoch(model: GenerativeModel, spec: RunSpec, epoch: int, train_images
     check_stop_every = UPDATE_EVERY_STEPS if strategy.failure_stops_everyone else 1
     started = time.perf_counter() - position.epoch_seconds
     for step in range(first_step, batches.steps_per_epoch):
+        strategy.cpu_share.poll()
         x = train_images[indices[step]].float().div_(255)
         losses = model.train_step(x, noise, strategy.backward)
         if remove_hooks is not None:  # the hooks saw the first step
