@@ -133,3 +133,42 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
         atomic_write(target, fail)
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["record.json"]
+
+
+def _one_step(model_name: str, options: dict, images: torch.Tensor, threads: int) -> list[torch.Tensor]:
+    """The losses and every gradient of one training step of a fresh seeded model, on `threads` threads."""
+    from harness.sharding import ShardedNoise
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        torch.manual_seed(0)
+        model = build_model(model_name, options, (1, 28, 28))
+        gradients: list[torch.Tensor] = []
+
+        def backward(loss: torch.Tensor) -> None:
+            loss.backward()
+            gradients.extend(p.grad.clone() for net in model.networks.values() for p in net.parameters()
+                             if p.grad is not None)
+
+        noise = ShardedNoise(0, 0, len(images), 0, 1, torch.device("cpu"))
+        losses = model.train_step(images, noise, backward)
+        return [*(value.reshape(1) for value in losses.values()), *gradients]
+    finally:
+        torch.set_num_threads(previous)
+
+
+@pytest.mark.parametrize("model_name, options", [
+    ("mlp_gan", {"generator_hidden": [256, 512, 1024], "discriminator_hidden": [1024, 512, 256]}),  # the tuned GAN
+    ("mlp_vae", {}),  # the study's VAE: its loss sums 64 x 784 numbers, which torch splits among threads
+])
+def test_one_step_is_bit_identical_at_one_thread_count_and_equal_to_rounding_across_them(mnist, model_name, options):
+    """README, "Reproducibility, precisely": the same thread count gives the same bits; another
+    thread count adds in another order, so a step agrees to float rounding (1e-5), no more promised."""
+    images = mnist.train_images[:64].float().div(255)
+    two = _one_step(model_name, options, images, 2)
+    assert all(torch.equal(a, b) for a, b in zip(two, _one_step(model_name, options, images, 2)))
+    one = _one_step(model_name, options, images, 1)
+    assert len(one) == len(two)
+    for a, b in zip(one, two):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6 * float(b.abs().max()))
