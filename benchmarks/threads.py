@@ -1,14 +1,22 @@
-"""Threads, OpenMP waiting and MKL reproducibility: the tuned GAN's training step on this CPU.
+"""OpenMP waiting and threads, quiet and busy: how the tuned GAN and the tuned VAE train under each.
 
-Each configuration runs in a fresh process (the variables must be set before torch loads):
-1 or 2 intra-op threads, OpenMP workers spinning (ACTIVE) or sleeping (PASSIVE) between
-kernels, MKL's strict reproducible mode (MKL_CBWR=AUTO,STRICT) on or off, on a quiet machine
-and with two busy-loop processes competing for the cores ("loaded"). It prints images/s
-and a checksum of the generator's weights after the timed steps: equal checksums mean
-bit-identical training.
+Each measurement is a fresh process of `plain_loops.py` (the best plain loop; the variables must
+be set before torch loads its OpenMP runtime), with one of these ways for OpenMP's workers to
+wait between kernels (torch's CPU wheels use GNU libgomp):
 
-    python benchmarks/threads.py [--steps 150] [--rounds 3]
-    python benchmarks/threads.py --adam        # fused against default Adam
+- `default`: nothing set; libgomp spins for GOMP_SPINCOUNT = 300,000 iterations, then sleeps;
+- `ACTIVE`: OMP_WAIT_POLICY=ACTIVE, spin (practically) forever;
+- `PASSIVE`: OMP_WAIT_POLICY=PASSIVE, sleep at once;
+- `spin=N`: GOMP_SPINCOUNT=N, spin N iterations, then sleep;
+- `ACTIVE+spin=N`: both (libgomp then spins N iterations, with ACTIVE's other choices);
+
+on a quiet machine and beside two busy-loop processes ("loaded": as a laptop doing other work, or
+another job on the same cores). The row `1 thread` is the floor a loaded run must not fall below.
+Configurations are interleaved within each round (the order rotates), and each cell is the
+median over rounds.
+
+    HARNESS_DATA_DIR=../shared/data python benchmarks/threads.py [--rounds 3] [--steps 150]
+        [--models gan-final vae-final] [--waits default ACTIVE PASSIVE spin=10000] [--precision no]
 """
 
 import argparse
@@ -16,70 +24,55 @@ import os
 import statistics
 import subprocess
 import sys
+from pathlib import Path
 
-STEP = r"""
-import os, sys, time, torch, torch.nn.functional as F
-from torch import nn
-torch.set_num_threads(int(sys.argv[1])); steps = int(sys.argv[2]); fused = sys.argv[3] == "fused"; torch.manual_seed(0)
-def mlp(sizes):
-    layers = []
-    for i in range(len(sizes) - 1):
-        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
-        if i < len(sizes) - 2: layers.append(nn.LeakyReLU(0.2))
-    return nn.Sequential(*layers)
-g = mlp([100, 256, 512, 1024, 784]).append(nn.Tanh()); d = mlp([784, 1024, 512, 256, 1])
-opt_g = torch.optim.Adam(g.parameters(), 2e-4, betas=(0.5, 0.999), fused=fused or None)
-opt_d = torch.optim.Adam(d.parameters(), 2e-4, betas=(0.5, 0.999), fused=fused or None)
-data = torch.rand(64 * (steps + 20), 784) * 2 - 1; B = 64
-targets = torch.cat([torch.ones(B), torch.zeros(B)])
-def run(first, count):
-    for s in range(first, first + count):
-        with torch.no_grad(): fake = g(torch.rand(B, 100) * 2 - 1)
-        loss = F.binary_cross_entropy_with_logits(d(torch.cat([data[s * B:(s + 1) * B], fake])).squeeze(1), targets)
-        opt_d.zero_grad(); loss.backward(); opt_d.step(); d.requires_grad_(False)
-        loss = F.binary_cross_entropy_with_logits(d(g(torch.rand(B, 100) * 2 - 1)).squeeze(1), targets[:B])
-        opt_g.zero_grad(); loss.backward(); opt_g.step(); d.requires_grad_(True)
-run(0, 20); start = time.perf_counter(); run(20, steps); seconds = time.perf_counter() - start
-print(steps * B / seconds, sum(p.double().sum() for p in g.parameters()).item())
-"""
+PLAIN = Path(__file__).resolve().parent / "plain_loops.py"
+WAIT_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 
 
-def measure(threads: int, wait_policy: str, strict: bool, steps: int, adam: str = "fused") -> tuple[float, float]:
-    env = {**os.environ, "OMP_WAIT_POLICY": wait_policy}
-    env.pop("MKL_CBWR", None)
-    if strict:
-        env["MKL_CBWR"] = "AUTO,STRICT"
-    out = subprocess.run([sys.executable, "-c", STEP, str(threads), str(steps), adam], env=env, capture_output=True,
-                         text=True, check=True).stdout.split()
-    return float(out[0]), float(out[1])
+def wait_environment(wait: str, threads: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in WAIT_VARIABLES and k != "OMP_NUM_THREADS"}
+    env["OMP_NUM_THREADS"] = str(threads)
+    for part in wait.split("+"):  # e.g. "ACTIVE+spin=100000"
+        if part in ("ACTIVE", "PASSIVE"):
+            env["OMP_WAIT_POLICY"] = part
+        elif part.startswith("spin="):
+            env["GOMP_SPINCOUNT"] = part.removeprefix("spin=")
+    return env
+
+
+def measure(model: str, wait: str, threads: int, precision: str, steps: int) -> float:
+    out = subprocess.run([sys.executable, str(PLAIN), model, "--steps", str(steps), "--precision", precision],
+                         env=wait_environment(wait, threads), capture_output=True, text=True, check=True)
+    return float(out.stdout.split()[0])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--adam", action="store_true",
-                        help="instead: fused against default Adam, quiet machine, the harness's settings")
+    parser.add_argument("--models", nargs="+", default=["gan-final", "vae-final"])
+    parser.add_argument("--waits", nargs="+", default=["default", "ACTIVE", "PASSIVE", "spin=10000", "spin=1000"])
+    parser.add_argument("--precision", choices=["no", "bf16"], default="no")
+    parser.add_argument("--machines", nargs="+", default=["quiet", "loaded"])
     args = parser.parse_args()
-    if args.adam:
-        print(f"{'threads':>8}{'Adam':>10}{'img/s':>9}")
-        for threads in (1, 2):
-            for adam in ("default", "fused"):
-                speed = statistics.median(measure(threads, "PASSIVE", True, args.steps, adam)[0]
-                                          for _ in range(args.rounds))
-                print(f"{threads:>8}{adam:>10}{speed:>9,.0f}")
-        return
-    configurations = [(t, w, s) for t in (1, 2) for w in ("ACTIVE", "PASSIVE") for s in (False, True)]
-    print(f"{'machine':<8}{'threads':>8}{'OMP wait':>10}{'MKL strict':>12}{'img/s':>9}  weights checksum")
-    for machine in ("quiet", "loaded"):
+
+    configurations = [(wait, 2) for wait in args.waits] + [("default", 1)]
+    print(f"{'machine':<8}{'model':<14}{'threads':>8}  {'OpenMP wait':<14}{'img/s':>9}   (median of {args.rounds} rounds)")
+    for machine in args.machines:
         load = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)] \
             if machine == "loaded" else []
         try:
-            for threads, wait_policy, strict in configurations:
-                runs = [measure(threads, wait_policy, strict, args.steps) for _ in range(args.rounds)]
-                speed = statistics.median(r[0] for r in runs)
-                print(f"{machine:<8}{threads:>8}{wait_policy:>10}{'on' if strict else 'off':>12}{speed:>9,.0f}"
-                      f"  {runs[0][1]:.10f}")
+            for model in args.models:
+                speeds: dict[tuple[str, int], list[float]] = {c: [] for c in configurations}
+                for round_index in range(args.rounds):
+                    shift = round_index % len(configurations)
+                    for wait, threads in configurations[shift:] + configurations[:shift]:
+                        speeds[(wait, threads)].append(measure(model, wait, threads, args.precision, args.steps))
+                for (wait, threads), values in speeds.items():
+                    label = wait if threads > 1 else f"{wait} (1 thread)"
+                    print(f"{machine:<8}{model:<14}{threads:>8}  {label:<14}{statistics.median(values):>9,.0f}",
+                          flush=True)
         finally:
             for process in load:
                 process.kill()

@@ -1,201 +1,155 @@
-"""Training throughput: the harness against the best plain PyTorch loop we can write, and
-against the loop of a typical tutorial.
+"""Training throughput as users get it: `python -m harness run` against the best plain PyTorch loop.
 
-For each of the study's four models, the harness trains through its library entry point
-(`harness.pipeline.run_suite` on a one-run suite: strategy, accelerate, sharded batches,
-checkpoints between epochs, results store), and two plain loops train the same architecture
-written out by hand with the same batch, precision and data held in memory: the best one
-(one discriminator pass for real and fake, frozen discriminator in the generator step, fused
-Adam) and a tutorial's (two passes, discriminator gradients computed in the generator step,
-default Adam). Throughput is images per second over the timed epoch (the first epoch is a
-warm-up for all). The machine is noisy, so the three are interleaved over several rounds
-(rotating which goes first); each ratio is the median of the per-round ratios.
+For each of the study's four models and each precision (fp32, and what `auto` picks on this
+CPU), rounds of fresh processes, interleaved (the order rotates each round):
 
-    HARNESS_DATA_DIR=../shared/data python benchmarks/throughput.py [--steps 200] [--rounds 7] [--mixed-precision bf16]
+- **harness**: `python -m harness run ONE_RUN.toml` as a user types it: a one-run suite with the
+  study's model, 2 epochs of STEPS batches of 64 (the first MNIST training images), no
+  evaluation; the user's environment, the harness's default threads and waiting, the precision
+  written in the suite ("no", or "auto" left to the harness). Its images/s is the in-loop speed
+  of the second epoch, read from the run's history.jsonl (the first epoch warms up).
+- **best plain**: benchmarks/plain_loops.py, the best loop we can write, in the same precision
+  and with torch's own default threads and OpenMP settings (it imports nothing of the harness).
+- **tutorial** (with --tutorial): a GAN tutorial's loop, as a second reference.
+
+Each ratio is the median over rounds of harness / plain within the round, so slow phases of a
+shared machine cancel. The table also says how far each is from this CPU's matrix-product peak
+(benchmarks/matmul_peak.py) and which CPU it ran on.
+
+    HARNESS_DATA_DIR=../shared/data python benchmarks/throughput.py [--rounds 5] [--steps 200]
+        [--models gan-final vae-final] [--precisions no auto] [--tutorial]
 """
 
-import argparse
-import statistics
-import tempfile
-import time
-from collections.abc import Callable
-from pathlib import Path
+import os
 
-import torch
-import torch.nn.functional as F
-from torch import nn
+USER_ENVIRONMENT = dict(os.environ)  # before anything of the harness is imported: what a user's shell has
 
-from rich.console import Console
+import argparse  # noqa: E402
+import json  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import tomllib  # noqa: E402
+from pathlib import Path  # noqa: E402
 
-from harness import pipeline
-from harness.datasets import load_dataset
+from matmul_peak import flops_per_image  # noqa: E402
 
-SUITE = Path(__file__).resolve().parent.parent / "suites" / "gan_vs_vae.toml"
-
-
-def plain_mlp(sizes: list[int], act: nn.Module) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for i in range(len(sizes) - 1):
-        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
-        if i < len(sizes) - 2:
-            layers.append(act)
-    return nn.Sequential(*layers)
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+STUDY = REPO / "suites" / "gan_vs_vae.toml"
+CPU_FLAGS_SHOWN = ("avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
 
 
-def timed_epochs(step: Callable[[torch.Tensor], None], data: torch.Tensor, steps: int, batch: int) -> float:
-    """Images/s of the second of two epochs (the first warms up, as the harness's does)."""
-    def epoch() -> float:
-        perm = torch.randperm(len(data))
-        start = time.perf_counter()
-        for index in range(steps):
-            step(data[perm[index * batch : (index + 1) * batch]])
-        return steps * batch / (time.perf_counter() - start)
-
-    epoch()
-    return epoch()
+def toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return repr(value)
 
 
-def best_gan(cfg, data: torch.Tensor, steps: int, batch: int, dtype) -> float:
-    """The best plain loop we can write: real and fake through D in one pass, D frozen (no weight
-    gradients) in the generator step, fused Adam, data in memory, no host sync per step."""
-    g = plain_mlp([cfg.latent_dim, *cfg.generator_hidden, 784], nn.LeakyReLU(0.2)).append(nn.Tanh())
-    d = plain_mlp([784, *cfg.discriminator_hidden, 1], nn.LeakyReLU(0.2))
-    opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr, betas=cfg.betas, fused=True)
-    opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr, betas=cfg.betas, fused=True)
-    targets = torch.cat([torch.ones(batch), torch.zeros(batch)])
-
-    def step(images: torch.Tensor) -> None:
-        real = images.float().div_(127.5).sub_(1)
-        with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-            with torch.no_grad():
-                fake = g(torch.rand(batch, cfg.latent_dim) * 2 - 1)
-            logits = d(torch.cat([real, fake.float()])).float().squeeze(1)
-        loss_d = F.binary_cross_entropy_with_logits(logits, targets)
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        opt_d.step()
-        d.requires_grad_(False)
-        with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-            logits = d(g(torch.rand(batch, cfg.latent_dim) * 2 - 1)).float().squeeze(1)
-        loss_g = F.binary_cross_entropy_with_logits(logits, targets[:batch])
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
-        d.requires_grad_(True)
-
-    return timed_epochs(step, data, steps, batch)
+def one_run_suite(model: str, precision: str, steps: int) -> str:
+    """The study's run `model` alone: 2 epochs of `steps` batches, no evaluation, in `precision`."""
+    study = tomllib.loads(STUDY.read_text())
+    run = next(r for r in study["run"] if r["name"] == model)
+    batch = study["defaults"]["batch_size"]
+    keys = {**run, "epochs": 2, "batch_size": batch, "train_subset": steps * batch}
+    lines = ["[suite]", 'name = "throughput"', 'dataset = "mnist"', "seeds = [0]",
+             f"mixed_precision = {toml_value(precision)}", "", "[[run]]"]
+    lines += [f"{key} = {toml_value(value)}" for key, value in keys.items()]
+    return "\n".join([*lines, "", "[evaluation]", "enabled = false", ""])
 
 
-def tutorial_gan(cfg, data: torch.Tensor, steps: int, batch: int, dtype) -> float:
-    """The loop of most GAN tutorials: real and fake through D separately, D's weight gradients
-    computed (and thrown away) in the generator step, the default (unfused) Adam."""
-    g = plain_mlp([cfg.latent_dim, *cfg.generator_hidden, 784], nn.LeakyReLU(0.2)).append(nn.Tanh())
-    d = plain_mlp([784, *cfg.discriminator_hidden, 1], nn.LeakyReLU(0.2))
-    opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr, betas=cfg.betas)
-    opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr, betas=cfg.betas)
-    ones, zeros = torch.ones(batch, 1), torch.zeros(batch, 1)
-
-    def step(images: torch.Tensor) -> None:
-        real = images.float().div_(127.5).sub_(1)
-        with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-            fake = g(torch.rand(batch, cfg.latent_dim) * 2 - 1)
-            loss_d = F.binary_cross_entropy_with_logits(d(real).float(), ones) + \
-                F.binary_cross_entropy_with_logits(d(fake.detach()).float(), zeros)
-        opt_d.zero_grad()
-        loss_d.backward()
-        opt_d.step()
-        with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-            loss_g = F.binary_cross_entropy_with_logits(d(fake).float(), ones)
-        opt_g.zero_grad()
-        loss_g.backward()
-        opt_g.step()
-
-    return timed_epochs(step, data, steps, batch)
-
-
-def _vae(cfg, data: torch.Tensor, steps: int, batch: int, dtype, fused: bool) -> float:
-    act = nn.ReLU() if cfg.activation == "relu" else nn.LeakyReLU(0.2)
-    enc = plain_mlp([784, *cfg.encoder_hidden, 2 * cfg.latent_dim], act)
-    dec = plain_mlp([cfg.latent_dim, *cfg.decoder_hidden, 784], act)
-    opt = torch.optim.Adam([*enc.parameters(), *dec.parameters()], lr=cfg.lr, fused=fused or None)
-
-    def step(images: torch.Tensor) -> None:
-        x = images.float().div_(255)
-        with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-            mu, logvar = enc(x).float().chunk(2, 1)
-            z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-            logits = dec(z).float()
-        bce = F.binary_cross_entropy_with_logits(logits, x, reduction="sum")
-        kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
-        loss = (bce + kl) / batch
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    return timed_epochs(step, data, steps, batch)
-
-
-def best_vae(cfg, data, steps, batch, dtype) -> float:
-    """The same VAE step with fused Adam."""
-    return _vae(cfg, data, steps, batch, dtype, fused=True)
-
-
-def tutorial_vae(cfg, data, steps, batch, dtype) -> float:
-    """The same VAE step with the default (unfused) Adam, as in the PyTorch VAE example."""
-    return _vae(cfg, data, steps, batch, dtype, fused=False)
-
-
-def harness_throughput(suite, run, dataset, steps: int) -> float:
-    """Images/s of the second (timed) epoch of `run`, trained alone through the library, not evaluated."""
-    from dataclasses import replace
-
-    training = run.training.model_copy(update={"epochs": 2, "train_subset": steps * run.training.batch_size})
-    one_run = replace(suite, runs=[replace(run, training=training)],
-                      evaluation=suite.evaluation.model_copy(update={"enabled": False}))
+def harness_speed(model: str, precision: str, steps: int) -> tuple[float, str, int]:
+    """(in-loop images/s of the second epoch, the precision it trained in, its threads)."""
     with tempfile.TemporaryDirectory() as tmp:
-        outcome = pipeline.run_suite(one_run, tmp, dataset=dataset, console=Console(quiet=True))
-        assert outcome.exit_code == 0, outcome.failed
-        history = outcome.folder.run(run.id).read_history()
-    return history[-1]["images_per_second"]
+        suite = Path(tmp) / "one_run.toml"
+        suite.write_text(one_run_suite(model, precision, steps))
+        done = subprocess.run([sys.executable, "-m", "harness", "run", str(suite), "--results", f"{tmp}/results"],
+                              env=USER_ENVIRONMENT, capture_output=True, text=True, cwd=REPO)
+        if done.returncode != 0:
+            raise SystemExit(f"harness run failed for {model}:\n{done.stderr[-3000:]}")
+        run_dir = Path(tmp) / "results" / "throughput" / f"{model}-s0"
+        history = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
+        record = json.loads((run_dir / "run.json").read_text())
+    return history[-1]["images_per_second"], record["mixed_precision"], record["threads"]
+
+
+def plain_speed(model: str, loop: str, precision: str, steps: int) -> float:
+    done = subprocess.run([sys.executable, str(HERE / "plain_loops.py"), model, "--loop", loop, "--precision",
+                           precision, "--steps", str(steps)], env=USER_ENVIRONMENT, capture_output=True, text=True,
+                          check=True)
+    return float(done.stdout.split()[0])
+
+
+def matmul_peaks() -> dict[str, float]:
+    done = subprocess.run([sys.executable, str(HERE / "matmul_peak.py"), "--numbers"], env=USER_ENVIRONMENT,
+                          capture_output=True, text=True, check=True)
+    fp32, bf16 = map(float, done.stdout.split()[:2])
+    return {"no": fp32, "bf16": bf16}
+
+
+def auto_precision() -> str:
+    """What `mixed_precision = "auto"` picks on this CPU (harness/hardware.py), asked in a fresh process."""
+    done = subprocess.run([sys.executable, "-c", "from harness.hardware import cpu_flags, cpu_precision; "
+                           "print(cpu_precision(cpu_flags())[0])"], env=USER_ENVIRONMENT, capture_output=True,
+                          text=True, check=True, cwd=REPO)
+    return done.stdout.strip()
+
+
+def cpu_description() -> str:
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    name = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")), "?")
+    flags = next((set(line.split(":", 1)[1].split()) for line in cpuinfo.splitlines() if line.startswith("flags")), set())
+    shown = ", ".join(flag for flag in CPU_FLAGS_SHOWN if flag in flags) or "none of " + ", ".join(CPU_FLAGS_SHOWN)
+    return f"{name}, {os.cpu_count()} cores, flags: {shown}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=200, help="steps per timed epoch")
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--mixed-precision", choices=["no", "bf16"], default="no")
-    parser.add_argument("--only", nargs="*", help="run names (default: all four)")
+    parser.add_argument("--steps", type=int, default=200, help="steps per epoch (2 epochs, the second timed)")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--models", nargs="+", default=["gan-baseline", "gan-final", "vae-baseline", "vae-final"])
+    parser.add_argument("--precisions", nargs="+", default=["no", "auto"], choices=["no", "bf16", "auto"])
+    parser.add_argument("--tutorial", action="store_true", help="also time a tutorial's loop")
     args = parser.parse_args()
 
-    suite = pipeline.load(SUITE, mixed_precision=args.mixed_precision)
-    runs = [r for r in suite.runs if r.seed == 0 and (not args.only or r.name in args.only)]
-    dataset = load_dataset("mnist")
-    data = dataset.train_images.flatten(1)
-    dtype = torch.bfloat16 if args.mixed_precision == "bf16" else None
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, mixed precision {args.mixed_precision}, "
-          f"{args.steps} steps x batch 64, {args.rounds} rounds")
-    print(f"{'model':<14}{'harness':>10}{'best plain':>12}{'tutorial':>10}{'vs best':>9}{'vs tutorial':>13}"
-          "   (img/s medians; ratios: medians of paired rounds)")
-    for run in runs:
-        loops = {"best": best_gan, "tutorial": tutorial_gan} if run.model == "mlp_gan" else \
-            {"best": best_vae, "tutorial": tutorial_vae}
-        speeds: dict[str, list[float]] = {"harness": [], "best": [], "tutorial": []}
-        for round_index in range(args.rounds):
-            # Rotate the order, so slow phases of the machine hit all three alike.
-            order = ["harness", "best", "tutorial"]
-            order = order[round_index % 3:] + order[: round_index % 3]
-            for which in order:
-                torch.manual_seed(0)
-                if which == "harness":
-                    speeds[which].append(harness_throughput(suite, run, dataset, args.steps))
-                else:
-                    speeds[which].append(loops[which](run.model_config, data, args.steps,
-                                                      run.training.batch_size, dtype))
-        medians = {k: statistics.median(v) for k, v in speeds.items()}
-        # Each round's three ran back to back, so its ratios cancel the machine's slow phases.
-        ratio = {k: statistics.median(a / b for a, b in zip(speeds["harness"], speeds[k])) for k in ("best", "tutorial")}
-        print(f"{run.name:<14}{medians['harness']:>10,.0f}{medians['best']:>12,.0f}{medians['tutorial']:>10,.0f}"
-              f"{ratio['best']:>9.2f}{ratio['tutorial']:>13.2f}")
+    peaks = matmul_peaks()
+    print(f"CPU: {cpu_description()}")
+    print(f"matrix-product peak with the default threads: fp32 {peaks['no']:,.0f} GFLOP/s, bf16 {peaks['bf16']:,.0f}")
+    print(f"{args.rounds} rounds of fresh processes, interleaved; 2 epochs x {args.steps} steps x batch 64, second timed\n")
+    loops = ["best", "tutorial"] if args.tutorial else ["best"]
+    header = "| model | suite precision | trained in | threads | harness img/s | best plain img/s | harness / best |"
+    header += " tutorial img/s | harness / tutorial |" if args.tutorial else ""
+    header += " harness GFLOP/s | of peak |"
+    print(header)
+    print("|" + "---|" * header.count(" |"))
+    for precision in args.precisions:
+        for model in args.models:
+            speeds: dict[str, list[float]] = {which: [] for which in ["harness", *loops]}
+            trained_in, threads = (auto_precision() if precision == "auto" else precision), 0
+            for round_index in range(args.rounds):
+                order = ["harness", *loops]
+                shift = round_index % len(order)
+                for which in order[shift:] + order[:shift]:
+                    if which == "harness":
+                        speed, ran_in, threads = harness_speed(model, precision, args.steps)
+                        assert ran_in == trained_in, (ran_in, trained_in)  # the plain loop ran in the same
+                    else:
+                        speed = plain_speed(model, which, trained_in, args.steps)
+                    speeds[which].append(speed)
+            medians = {k: statistics.median(v) for k, v in speeds.items()}
+            ratios = {k: statistics.median(h / p for h, p in zip(speeds["harness"], speeds[k])) for k in loops}
+            gflops = medians["harness"] * flops_per_image(model) / 1e9
+            row = (f"| {model} | {precision} | {'fp32' if trained_in == 'no' else trained_in} | {threads} | "
+                   f"{medians['harness']:,.0f} | {medians['best']:,.0f} | **{ratios['best']:.2f}** |")
+            if args.tutorial:
+                row += f" {medians['tutorial']:,.0f} | {ratios['tutorial']:.2f} |"
+            row += f" {gflops:,.0f} | {gflops / peaks[trained_in]:.2f} |"
+            print(row, flush=True)
 
 
 if __name__ == "__main__":
