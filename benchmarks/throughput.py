@@ -10,14 +10,17 @@ CPU), rounds of fresh processes, interleaved (the order rotates each round):
   of the second epoch, read from the run's history.jsonl (the first epoch warms up).
 - **best plain**: benchmarks/plain_loops.py, the best loop we can write, in the same precision
   and with torch's own default threads and OpenMP settings (it imports nothing of the harness).
-- **tutorial** (with --tutorial): a GAN tutorial's loop, as a second reference.
+- **tutorial** (with --tutorial): a GAN tutorial's loop, as a second reference;
+- with --busy N, N busy-loop processes run beside every measurement (a shared machine), and
+  **plain, 1 thread** (the same best loop with OMP_NUM_THREADS=1) is the floor the harness's
+  default threads must not fall below.
 
 Each ratio is the median over rounds of harness / plain within the round, so slow phases of a
 shared machine cancel. The table also says how far each is from this CPU's matrix-product peak
 (benchmarks/matmul_peak.py) and which CPU it ran on.
 
     HARNESS_DATA_DIR=../shared/data python benchmarks/throughput.py [--rounds 5] [--steps 200]
-        [--models gan-final vae-final] [--precisions no auto] [--tutorial]
+        [--models gan-final vae-final] [--precisions no auto] [--tutorial] [--busy 2]
 """
 
 import os
@@ -79,9 +82,11 @@ def harness_speed(model: str, precision: str, steps: int) -> tuple[float, str, i
 
 
 def plain_speed(model: str, loop: str, precision: str, steps: int) -> float:
-    done = subprocess.run([sys.executable, str(HERE / "plain_loops.py"), model, "--loop", loop, "--precision",
-                           precision, "--steps", str(steps)], env=USER_ENVIRONMENT, capture_output=True, text=True,
-                          check=True)
+    """Images/s of a plain loop; loop "one-thread" is the best loop with OMP_NUM_THREADS=1."""
+    env = {**USER_ENVIRONMENT, "OMP_NUM_THREADS": "1"} if loop == "one-thread" else USER_ENVIRONMENT
+    done = subprocess.run([sys.executable, str(HERE / "plain_loops.py"), model, "--loop",
+                           "best" if loop == "one-thread" else loop, "--precision", precision, "--steps", str(steps)],
+                          env=env, capture_output=True, text=True, check=True)
     return float(done.stdout.split()[0])
 
 
@@ -115,15 +120,26 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["gan-baseline", "gan-final", "vae-baseline", "vae-final"])
     parser.add_argument("--precisions", nargs="+", default=["no", "auto"], choices=["no", "bf16", "auto"])
     parser.add_argument("--tutorial", action="store_true", help="also time a tutorial's loop")
+    parser.add_argument("--busy", type=int, default=0, metavar="N", help="busy-loop processes beside every measurement")
     args = parser.parse_args()
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
+    try:
+        measure(args)
+    finally:
+        for process in busy:
+            process.kill()
 
+
+def measure(args: argparse.Namespace) -> None:
     peaks = matmul_peaks()
     print(f"CPU: {cpu_description()}")
     print(f"matrix-product peak with the default threads: fp32 {peaks['no']:,.0f} GFLOP/s, bf16 {peaks['bf16']:,.0f}")
-    print(f"{args.rounds} rounds of fresh processes, interleaved; 2 epochs x {args.steps} steps x batch 64, second timed\n")
-    loops = ["best", "tutorial"] if args.tutorial else ["best"]
+    print(f"{args.rounds} rounds of fresh processes, interleaved; 2 epochs x {args.steps} steps x batch 64, second timed; "
+          f"{args.busy} busy processes beside\n")
+    loops = ["best", *(["tutorial"] if args.tutorial else []), *(["one-thread"] if args.busy else [])]
     header = "| model | suite precision | trained in | threads | harness img/s | best plain img/s | harness / best |"
     header += " tutorial img/s | harness / tutorial |" if args.tutorial else ""
+    header += " plain 1 thread img/s | harness / 1 thread |" if args.busy else ""
     header += " harness GFLOP/s | of peak |"
     print(header)
     print("|" + "---|" * header.count(" |"))
@@ -146,8 +162,8 @@ def main() -> None:
             gflops = medians["harness"] * flops_per_image(model) / 1e9
             row = (f"| {model} | {precision} | {'fp32' if trained_in == 'no' else trained_in} | {threads} | "
                    f"{medians['harness']:,.0f} | {medians['best']:,.0f} | **{ratios['best']:.2f}** |")
-            if args.tutorial:
-                row += f" {medians['tutorial']:,.0f} | {ratios['tutorial']:.2f} |"
+            for extra in loops[1:]:
+                row += f" {medians[extra]:,.0f} | {ratios[extra]:.2f} |"
             row += f" {gflops:,.0f} | {gflops / peaks[trained_in]:.2f} |"
             print(row, flush=True)
 

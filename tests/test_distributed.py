@@ -18,12 +18,13 @@ def test_two_processes_split_the_data_and_match_one_process(tmp_path):
     launched = subprocess.run(
         [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
          "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-         "-m", "harness", "run", str(SUITES / "tiny.toml"), "--results", str(tmp_path / "ddp"), "--strategy", "data_parallel"],
+         "-m", "harness", "run", str(SUITES / "tiny.toml"), "--results", str(tmp_path / "ddp"), "--strategy", "data_parallel",
+         "--mixed-precision", "no"],  # fp32 as the run below ("auto" may pick bf16; the launcher's flag is not used)
         capture_output=True, text=True, env=env, timeout=300,
     )
     assert launched.returncode == 0, launched.stderr[-3000:]
     single = run_cli("run", str(SUITES / "tiny.toml"), "--results", str(tmp_path / "single"), "--mixed-precision", "no",
-                     env={"OMP_NUM_THREADS": "1"})  # the launch above says fp32; "auto" may pick bf16 here
+                     env={"OMP_NUM_THREADS": "1"})
     assert single.returncode == 0, single.stderr
 
     for run_id in ("gan-s0", "vae-s0"):
