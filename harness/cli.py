@@ -72,7 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--strategy", choices=["run_parallel", "data_parallel"],
                      help="how the processes of `accelerate launch` share the suite: whole runs per process "
                      "(run_parallel, the default) or every run split over all processes (data_parallel)")
-    run.add_argument("--threads", type=_count(1), metavar="N", help="CPU threads per process (default: cores / processes)")
+    run.add_argument("--threads", type=_count(1), metavar="N",
+                     help="CPU threads per process, kept whatever the load (default: OMP_NUM_THREADS, else "
+                          "cores / processes, fewer while other processes need the cores)")
     cluster = run.add_argument_group("cluster (submitit; pip install -e \".[cluster]\")")
     cluster.add_argument("--executor", choices=["slurm", "local"],
                          help="submit the pending runs as a job array, one `harness run --only RUN` per task, instead "

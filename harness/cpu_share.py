@@ -47,8 +47,12 @@ def own_cpu_seconds() -> float:
 
 
 def threads_for(free_cores: float, threads: int) -> int:
-    """The threads to use when `free_cores` cores are not used by other processes: rounded, 1 to `threads`."""
-    return max(1, min(threads, int(free_cores + 0.5)))
+    """The threads to use when `free_cores` cores are not used by other processes, 1 to `threads`.
+
+    A thread is given up only for about a core's worth of other work (a quarter core of slack):
+    background noise (a shell, an editor, a test's polling loop) must not change a run's threads,
+    since that changes its rounding."""
+    return max(1, min(threads, int(free_cores + 0.75)))
 
 
 class CPUShare:
@@ -62,9 +66,7 @@ class CPUShare:
 
     def start_run(self) -> None:
         """Each run starts with the process's full count and its own tally of lowered steps."""
-        if self.current != self.threads:
-            self.current = self.threads
-            torch.set_num_threads(self.threads)
+        self.restore()
         self.steps_with_fewer_threads = 0
         self.fewest_threads = self.threads
         self._others: float | None = None
@@ -90,3 +92,10 @@ class CPUShare:
             self.current = wanted
             self.fewest_threads = min(self.fewest_threads, wanted)
             torch.set_num_threads(wanted)
+
+    def restore(self) -> None:
+        """Back to the full count: evaluation always computes with the process's own threads, so
+        re-evaluating a run gives its numbers again whatever the load was while it trained."""
+        if self.current != self.threads:
+            self.current = self.threads
+            torch.set_num_threads(self.threads)

@@ -61,7 +61,9 @@ class SuiteInfo(BaseModel):
         "bf16; `--mixed-precision` overrides it, and `accelerate launch --mixed_precision` never does")
     strategy: StrategyName | None = Field(
         default=None, description="run_parallel (default): whole runs per process | data_parallel: every run split over all processes")
-    threads: PositiveInt | None = Field(default=None, description="CPU threads per process (default: cores / processes)")
+    threads: PositiveInt | None = Field(
+        default=None, description="CPU threads per process, kept whatever the load (default: OMP_NUM_THREADS, else "
+        "cores / processes, fewer while other processes need the cores)")
 
     @field_validator("name")
     @classmethod

@@ -113,6 +113,7 @@ def train_run(spec: RunSpec, suite_name: str, dataset: Dataset, strategy: Strate
             _finish_record(record, started, strategy, run)
             raise
     finally:
+        strategy.cpu_share.restore()  # evaluation computes with the process's own threads
         strategy.end_run()  # drop this run's prepared objects before the next run
     _finish_record(record, started, strategy, run)
     strategy.wait()  # the weights are on disk before anyone evaluates them

@@ -1,6 +1,7 @@
 """Settings that change what a number means: `compare` across results folders flags them, and the
 leaderboard marks rows scored differently instead of ranking them silently."""
 
+import pytest
 import io
 import json
 import shutil
@@ -10,6 +11,7 @@ import pandas as pd
 from tests.conftest import run_cli
 
 
+@pytest.mark.slow
 def test_compare_and_leaderboard_flag_a_different_sample_count(tiny_results, tmp_path):
     before, after = tmp_path / "before" / "tiny", tmp_path / "after" / "tiny"
     shutil.copytree(tiny_results, before)

@@ -13,6 +13,7 @@ from harness.store import RunFolder
 from tests.conftest import SUITES, _data_dir, run_cli
 
 
+@pytest.mark.slow
 def test_two_processes_split_the_data_and_match_one_process(tmp_path):
     env = {**os.environ, "HARNESS_DATA_DIR": str(_data_dir()), "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
     launched = subprocess.run(

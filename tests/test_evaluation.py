@@ -71,6 +71,7 @@ def test_real_data_floor_is_far_below_a_barely_trained_model(evaluated):
     assert floor["precision"] > 0.5 and floor["classes_covered"] == 10
 
 
+@pytest.mark.slow
 def test_evaluate_reproduces_the_numbers_without_retraining(evaluated, tmp_path):
     copy = tmp_path / "tiny"
     shutil.copytree(evaluated, copy)
@@ -129,6 +130,7 @@ def test_trained_model_beats_untrained(mnist):
     assert trained_coverage > max(0.1, 4 * untrained_coverage), (trained_coverage, untrained_coverage)
 
 
+@pytest.mark.slow
 def test_rerun_scores_runs_that_were_trained_but_never_evaluated(evaluated, tmp_path):
     copy = tmp_path / "tiny"
     shutil.copytree(evaluated, copy)

@@ -1,6 +1,7 @@
 """The cluster executor through submitit's local backend (real subprocesses, no Slurm), and
 `harness status` on pending, running, interrupted and finished runs."""
 
+import pytest
 import json
 import os
 import socket
@@ -11,6 +12,7 @@ from harness.store import Claim, SuiteFolder
 from tests.conftest import SUITES, run_cli
 
 
+@pytest.mark.slow
 def test_local_executor_runs_each_pending_run_as_a_task_and_resubmits_nothing(tmp_path):
     first = run_cli("run", str(SUITES / "tiny.toml"), "--results", str(tmp_path), "--executor", "local", timeout=600)
     assert first.returncode == 0, first.stderr[-3000:]
@@ -29,6 +31,7 @@ def test_local_executor_runs_each_pending_run_as_a_task_and_resubmits_nothing(tm
     assert json.loads((folder / "jobs.json").read_text()) == jobs
 
 
+@pytest.mark.slow
 def test_status_shows_done_pending_running_and_interrupted_runs(tmp_path):
     suite = tmp_path / "four.toml"
     suite.write_text((SUITES / "tiny.toml").read_text().replace("seeds = [0]", "seeds = [0, 1]"))

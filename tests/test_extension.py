@@ -162,6 +162,7 @@ def registered(tmp_path):
         METRICS.remove(MeanColourGap.name)
 
 
+@pytest.mark.slow
 def test_new_architecture_metric_and_dataset_run_through_the_library(registered, tmp_path):
     data_dir, accuracy = registered
     assert accuracy > 0.9  # the evaluator built from (3, 16, 16) and 4 classes learned the classes

@@ -2,6 +2,7 @@
 command `harness run` suggests, offline, with no data directory configured anywhere.
 """
 
+import pytest
 import json
 import os
 import re
@@ -28,6 +29,7 @@ def suggested_commands(stderr: str) -> list[list[str]]:
     return [command.split()[3:] for command in re.findall(r"python -m harness \w+ [^\s;)]+", stderr)]
 
 
+@pytest.mark.slow
 def test_every_suggested_command_works_offline_without_a_data_dir(tmp_path, data_dir):
     results = tmp_path / "results"
     run = run_cli("run", str(SUITES / "tiny.toml"), "--data-dir", str(data_dir), "--results", str(results))
@@ -57,6 +59,7 @@ def readme_install_lines() -> tuple[str, str]:
     return cpu, install
 
 
+@pytest.mark.slow
 def test_readme_quick_start_in_a_fresh_virtual_environment(tmp_path, data_dir):
     """The README's CPU line and its install line verbatim in a new venv (the tiny suite instead of
     the 3-minute quickstart), then the suggested commands offline with the venv's Python."""
@@ -66,8 +69,10 @@ def test_readme_quick_start_in_a_fresh_virtual_environment(tmp_path, data_dir):
     environment = tmp_path / "venv"
     venv.create(environment, with_pip=True)
     bin_dir = environment / "bin"
+    # PIP_NO_COMPILE: pip skips byte-compiling torch's thousands of modules (Python compiles what it
+    # imports anyway); the lines themselves are the README's, verbatim.
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "VIRTUAL_ENV": str(environment),
-           "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+           "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_COMPILE": "1"}
     env.pop("PYTHONPATH", None)
     for line in (cpu, install_only):
         done = subprocess.run(line, shell=True, capture_output=True, text=True, env=env, cwd=REPO, timeout=900)
@@ -89,6 +94,7 @@ def test_readme_quick_start_in_a_fresh_virtual_environment(tmp_path, data_dir):
         assert result.returncode == 0, f"{suggested}: {result.stderr[-2000:]}"
 
 
+@pytest.mark.slow
 def test_committed_launch_configuration_starts_two_cpu_processes_without_a_warning(tmp_path, data_dir):
     result = subprocess.run(
         ["accelerate", "launch", "--config_file", str(REPO / "launch" / "cpu-2-processes.yaml"), "-m", "harness",

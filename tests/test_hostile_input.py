@@ -201,6 +201,7 @@ def results_files(tiny_results):
     return sorted(str(p.relative_to(tiny_results)) for p in tiny_results.rglob("*") if p.is_file())
 
 
+@pytest.mark.slow
 @fuzz(120)
 @given(data=st.data())
 def test_corrupt_results_files_are_named_never_a_traceback(tiny_results, results_files, tmp_path_factory, data):

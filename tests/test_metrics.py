@@ -47,6 +47,7 @@ def torchmetrics_fid(evaluator, real: torch.Tensor, fake: torch.Tensor) -> float
     return float(fid.compute())
 
 
+@pytest.mark.slow
 def test_committed_evaluators_load_verify_and_classify(mnist, data_dir):
     from harness.datasets import load_dataset
 

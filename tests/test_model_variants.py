@@ -290,6 +290,7 @@ enabled = false
 """
 
 
+@pytest.mark.slow
 def test_every_new_variant_trains_under_two_processes_with_identical_replicas(tmp_path):
     suite = tmp_path / "variants.toml"
     suite.write_text(SUITE)

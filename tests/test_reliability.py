@@ -90,6 +90,7 @@ def reference(tmp_path_factory) -> Path:
     return folder / "results" / "tiny" / "gan-s0"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("moment", ["mid-training", "mid-checkpoint", "mid-evaluation"])
 def test_sigkill_then_relaunch_resumes_exactly(reference, tmp_path, moment):
     suite, results = write_suite(tmp_path), tmp_path / "results"
@@ -117,6 +118,7 @@ def test_sigkill_then_relaunch_resumes_exactly(reference, tmp_path, moment):
         assert "resuming from its checkpoint" in relaunch.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_a_stop_signal_checkpoints_records_and_resumes(reference, tmp_path, signum, code):
     suite, results = write_suite(tmp_path), tmp_path / "results"
@@ -143,6 +145,7 @@ def test_a_stop_signal_checkpoints_records_and_resumes(reference, tmp_path, sign
     assert_same_as_reference(run_dir, reference)
 
 
+@pytest.mark.slow
 def test_a_second_ctrl_c_stops_at_once_leaving_complete_files(reference, tmp_path):
     suite, results = write_suite(tmp_path), tmp_path / "results"
     run_dir = results / "tiny" / "gan-s0"
@@ -158,6 +161,7 @@ def test_a_second_ctrl_c_stops_at_once_leaving_complete_files(reference, tmp_pat
     assert_same_as_reference(run_dir, reference)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["run_parallel", "data_parallel"])
 def test_two_launches_on_one_folder_share_the_work(tmp_path, strategy):
     suite = write_suite(tmp_path, runs="both", extra="")
@@ -181,6 +185,7 @@ def test_two_launches_on_one_folder_share_the_work(tmp_path, strategy):
         {json.loads(p.read_text())["pid"] for p in (folder / "claims").glob("*.json")}) == 2
 
 
+@pytest.mark.slow
 def test_an_exploding_gan_diverges_beside_a_normal_run(tmp_path):
     suite = tmp_path / "suite.toml"
     suite.write_text(
@@ -246,6 +251,7 @@ def small_filesystem(tmp_path):
         subprocess.run(["umount", str(point)], check=True)
 
 
+@pytest.mark.slow
 def test_force_on_a_really_full_disk_keeps_everything(tiny_results, small_filesystem):
     """The tiny results on a tmpfs with 600 kB to spare: less than one retrained run writes."""
     import hashlib
@@ -269,6 +275,7 @@ def test_force_on_a_really_full_disk_keeps_everything(tiny_results, small_filesy
     assert not list((mount_point / "tiny" / ".staging").iterdir())  # the partial retrains are gone
 
 
+@pytest.mark.slow
 def test_force_replaces_a_run_only_when_the_retrain_completed(tiny_results, tmp_path):
     import shutil
 
@@ -284,6 +291,7 @@ def test_force_replaces_a_run_only_when_the_retrain_completed(tiny_results, tmp_
     assert not any((results / "tiny" / ".staging").iterdir())
 
 
+@pytest.mark.slow
 def test_a_complete_suite_reruns_without_writing_anything(tiny_results, tmp_path):
     import shutil
 
@@ -300,6 +308,7 @@ def test_a_complete_suite_reruns_without_writing_anything(tiny_results, tmp_path
     assert {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in results.rglob("*")} == before
 
 
+@pytest.mark.slow
 def test_an_interrupted_evaluation_resumes_per_metric(tiny_results, tmp_path):
     """SIGTERM during a slow metric (AIS with many temperatures): the metrics finished before it are
     reused by the next `evaluate`, and the numbers equal those of one uninterrupted evaluation."""

@@ -108,6 +108,7 @@ def test_claim_with_overlapping_seeds_is_not_significant(tmp_path):
     assert result["advantage"] == pytest.approx(-1.0) and result["advantage_ci"] > 1  # a: 12, b: 11
 
 
+@pytest.mark.slow
 def test_report_renders_everything_with_a_failed_run(tiny_results, tmp_path, data_dir):
     suite = tmp_path / "tiny"
     shutil.copytree(tiny_results, suite)
@@ -171,6 +172,7 @@ enabled = false
 """
 
 
+@pytest.mark.slow
 def test_sample_every_saves_progress_grids_changes_no_number_and_shows_a_strip(tmp_path):
     plain, sampled = tmp_path / "plain.toml", tmp_path / "sampled.toml"
     plain.write_text(PROGRESS_SUITE.format(extra=""))

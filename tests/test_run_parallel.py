@@ -97,6 +97,7 @@ def numbers(run_dir: Path) -> dict:
     return {k: v for k, v in row.items() if not k.endswith("seconds")}
 
 
+@pytest.mark.slow
 def test_two_processes_share_the_runs_and_match_a_sequential_run(tmp_path):
     suite = write_suite(tmp_path, MIXED)
     launched = subprocess.run(
@@ -134,6 +135,7 @@ def test_two_processes_share_the_runs_and_match_a_sequential_run(tmp_path):
     assert (folder / "reference" / "metrics.json").is_file()  # the real-data floor, once
 
 
+@pytest.mark.slow
 def test_a_failing_run_does_not_stop_the_other_process(tmp_path):
     suite = write_suite(tmp_path, MIXED.replace('seeds = [0, 1]', 'seeds = [0]') + """
 [[run]]
@@ -182,6 +184,7 @@ def _two_machines(tmp_path: Path, suite: Path, results: tuple[Path, Path],
     return [finished[0], finished[1]]
 
 
+@pytest.mark.slow
 def test_two_machines_on_loopback_share_one_results_folder(tmp_path):
     suite = write_suite(tmp_path, MIXED)
     main, second = _two_machines(tmp_path, suite, (tmp_path / "shared", tmp_path / "shared"))
@@ -197,6 +200,7 @@ def test_two_machines_on_loopback_share_one_results_folder(tmp_path):
     assert SuiteFolder(folder).read_launch()["processes"] == 2
 
 
+@pytest.mark.slow
 def test_a_machine_that_does_not_see_the_results_folder_says_so(tmp_path):
     suite = write_suite(tmp_path, MIXED.replace('seeds = [0, 1]', 'seeds = [0]'))
     main, second = _two_machines(tmp_path, suite, (tmp_path / "node0", tmp_path / "node1"),
@@ -206,6 +210,7 @@ def test_a_machine_that_does_not_see_the_results_folder_says_so(tmp_path):
     assert not (tmp_path / "node1" / "mixed" / "claims").exists()  # it trained nothing
 
 
+@pytest.mark.slow
 def test_killing_one_process_loses_nothing_finished_and_a_relaunch_finishes_the_rest(tmp_path):
     suite = write_suite(tmp_path, MIXED.replace("epochs = 3", "epochs = 40"))
     folder = tmp_path / "r" / "mixed"

@@ -222,6 +222,7 @@ def test_ais_recovers_the_exact_log_likelihood_of_a_linear_gaussian_decoder():
     assert error.abs().mean() < 0.15 and error.abs().max() < 0.4, error  # tolerance stated in docs/metrics.md
 
 
+@pytest.mark.slow
 def test_bdmc_gap_shrinks_with_more_temperatures():
     model, sigma = LinearGaussian(), 0.3
     gaps = [bdmc_gap(model, 6, sigma, 8, steps, 5, torch.Generator().manual_seed(4))["gap"] for steps in (10, 100, 600)]

@@ -160,6 +160,7 @@ def _scores(folder: Path) -> dict[str, float]:
     return {row.parent.name: json.loads(row.read_text())["reconstruction_mse"] for row in folder.glob("*/metrics_row.json")}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("launch", ["one process", "two processes"])
 def test_the_best_trial_by_the_select_metric_trains_the_other_seeds(tmp_path, launch):
     """Real MNIST: the search trains each trial with seed 0, then only the trial with the lowest

@@ -35,6 +35,7 @@ def test_corrupt_record_marks_the_run_unreadable(copy):
     assert "unreadable" in result.stdout and "vae," in result.stdout
 
 
+@pytest.mark.slow
 def test_weights_that_are_not_safetensors_are_named(copy):
     (copy / "gan-s0" / "weights.safetensors").write_bytes(b"\x80\x04not a safetensors file")
     result = run_cli("evaluate", str(copy))

@@ -85,6 +85,7 @@ def test_checkpoints_load_without_executing_code(tiny_results, tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_weights(tiny_results, tmp_path):
     result = run_cli("run", str(TINY), "--results", str(tmp_path), "--only", "gan")
     assert result.returncode == 0, result.stderr
@@ -106,6 +107,7 @@ def test_rerun_skips_completed_and_refuses_a_changed_configuration(tiny_results,
     assert (tiny_results / "gan-s0" / "run.json").stat().st_mtime == stamp  # nothing touched
 
 
+@pytest.mark.slow
 def test_diverging_run_is_recorded_and_others_finish(tmp_path):
     suite = tmp_path / "div.toml"
     suite.write_text(TINY.read_text().replace('name = "tiny"', 'name = "div"').replace(
