@@ -1,10 +1,12 @@
 """Threads: who decides how many (flag, suite, OMP_NUM_THREADS, the launcher, the machine), what the
 run record says, and the default count giving way to real busy processes and coming back."""
 
+import contextlib
 import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 import pytest
 import torch
@@ -63,22 +65,29 @@ def test_threads_for_what_the_others_leave():
     assert threads_for(7.8, 4) == 4  # never more than the process's own count
 
 
+@contextlib.contextmanager
+def busy_processes(count: int) -> Iterator[None]:
+    """`count` real processes that keep a core busy each, killed on the way out."""
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
+
+
 @pytest.mark.skipif(busy_cpu_seconds() is None, reason="needs Linux's /proc/stat")
 def test_the_default_count_gives_way_to_busy_processes_and_comes_back():
     """Two real busy processes: the share drops to one thread; once they are gone, back to two."""
     previous = torch.get_num_threads()
     share = CPUShare(threads=2, cores=2, governed=True)
-    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
-    try:
+    with busy_processes(2):
         deadline = time.monotonic() + 20
         while share.current == 2 and time.monotonic() < deadline:
             time.sleep(0.05)
             share.poll()
         assert share.current == 1 and torch.get_num_threads() == 1
-    finally:
-        for process in busy:
-            process.kill()
-            process.wait()
     try:
         deadline = time.monotonic() + 20
         while share.current == 1 and time.monotonic() < deadline:
@@ -94,13 +103,8 @@ def test_the_default_count_gives_way_to_busy_processes_and_comes_back():
 
 def test_a_count_the_user_chose_is_never_changed():
     share = CPUShare(threads=2, cores=2, governed=False)
-    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
-    try:
+    with busy_processes(2):
         for _ in range(30):
             time.sleep(0.05)
             share.poll()
-    finally:
-        for process in busy:
-            process.kill()
-            process.wait()
     assert share.current == 2 and share.steps_with_fewer_threads == 0
