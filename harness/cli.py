@@ -15,9 +15,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from harness import __version__, pipeline
-from harness.errors import HarnessError, SuiteError, storage_problem
-from harness.suite import RunSpec, Suite
-from harness.terminal import Field, Grid, show
+from harness.core.errors import HarnessError, SuiteError, storage_problem
+from harness.config.suite import RunSpec, Suite
+from harness.presentation.terminal import Field, Grid, show
 
 DEFAULT_RESULTS = "results"
 
@@ -178,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from harness.stops import Stopped, handle_stops
+    from harness.execution.stops import Stopped, handle_stops
 
     args = build_parser().parse_args(argv)
     try:
@@ -228,11 +228,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     from harness.datasets import DATASETS
     from harness.datasets.fetch import data_root
-    from harness.evaluation.config import EvaluationConfig
+    from harness.config.evaluation import EvaluationConfig
     from harness.metrics import METRICS
     from harness.models import MODELS
-    from harness.search import SEARCH_KEYS, SEARCHED_KEY_HELP
-    from harness.suite import SuiteInfo, TrainingConfig
+    from harness.config.search import SEARCH_KEYS, SEARCHED_KEY_HELP
+    from harness.config.suite import SuiteInfo, TrainingConfig
 
     console = Console(highlight=False)
     for name in MODELS:
@@ -314,7 +314,7 @@ def print_leaderboard(board: pipeline.Leaderboard, fmt: str = "table") -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from harness.compare import compare_results
+    from harness.analysis.compare import compare_results
 
     comparison = compare_results(args.results_dirs, pipeline.metric_columns(args.metrics) if args.metrics else None)
     if args.format == "csv":
@@ -353,7 +353,7 @@ def cmd_train_evaluator(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from harness.progress import evaluation_line, metric_text
+    from harness.presentation.progress import evaluation_line, metric_text
 
     console = Console(stderr=True, highlight=False)
 
@@ -395,7 +395,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     outcome = pipeline.run_suite(suite, args.results, data_dir=args.data_dir, only=args.only, force=args.force,
                                  rerun=args.rerun, console=console, strategy=args.strategy, threads=args.threads)
     if outcome.writes_results:
-        from harness.progress import summary_table
+        from harness.presentation.progress import summary_table
 
         show(console, summary_table(outcome.outcomes))
         if outcome.evaluated:
@@ -407,7 +407,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _submit(suite: Suite, args: argparse.Namespace, console: Console) -> int:
-    from harness.executors import ClusterOptions
+    from harness.execution.executors import ClusterOptions
 
     options = ClusterOptions(partition=args.partition, gpus_per_run=args.gpus_per_run, cpus_per_run=args.cpus_per_run,
                              time_minutes=args.time, max_parallel=args.max_parallel, data_dir=args.data_dir)

@@ -21,22 +21,22 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from harness.errors import HarnessError, SuiteError
+from harness.core.errors import HarnessError, SuiteError
 from harness.store import (STATUS_COMPLETED, STATUS_DIVERGED, STATUS_FAILED, STATUS_INTERRUPTED, STATUS_RUNNING,
                            STATUS_SKIPPED, STATUS_UNREADABLE, ResultsFileError, RunFolder, RunRecord, SuiteFolder)
-from harness.suite import RunSpec, Suite, load_suite
+from harness.config.suite import RunSpec, Suite, load_suite
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from harness.terminal import Grid
+    from harness.presentation.terminal import Grid
 
     from harness.datasets import Dataset
     from harness.evaluation.session import EvaluationSession
-    from harness.executors import ClusterOptions, Submission
-    from harness.progress import TrainingProgress
+    from harness.execution.executors import ClusterOptions, Submission
+    from harness.presentation.progress import TrainingProgress
     from harness.store import MetricsRow, ReferenceRecord
-    from harness.strategy import Strategy
+    from harness.execution.strategy import Strategy
 
 
 def load(suite_path: str | Path, mixed_precision: str | None = None) -> Suite:
@@ -44,7 +44,7 @@ def load(suite_path: str | Path, mixed_precision: str | None = None) -> Suite:
     suite's, else the suite's own, else "auto": what this device computes natively. However it
     is launched (one process, `accelerate launch` with or without launch/*.yaml), a suite gives
     the same configurations."""
-    from harness.hardware import auto_precision
+    from harness.execution.hardware import auto_precision
 
     return load_suite(suite_path, mixed_precision, auto_precision)
 
@@ -150,8 +150,8 @@ def chosen_trials(suite: Suite, folder: SuiteFolder) -> dict[str, int]:
     """{search group: its best trial} for each search (with `select`) whose trials are all done,
     by the search's metric (harness/search.py). Trials still to train or to score leave their
     search undecided; a failed trial is never the best."""
-    from harness.columns import column
-    from harness.search import best_trial
+    from harness.core.columns import column
+    from harness.config.search import best_trial
 
     best = {}
     for group, trials in suite.search_groups().items():
@@ -229,7 +229,7 @@ DEFAULT_STRATEGY = "run_parallel"
 
 def make_strategy(suite: Suite, name: str | None = None, threads: int | None = None) -> "Strategy":
     """The strategy `name` (else the suite's, else run_parallel) in the suite's precision."""
-    from harness.strategy import STRATEGIES
+    from harness.execution.strategy import STRATEGIES
 
     name = name or suite.info.strategy or DEFAULT_STRATEGY
     threads_source = "--threads" if threads else "[suite] threads"
@@ -252,8 +252,8 @@ def run_suite(suite: Suite | str | Path, results: str | Path = "results", *, dat
     on the main process after each run with its outcome.
     """
     from harness.datasets import load_dataset
-    from harness.progress import TrainingProgress
-    from harness.scheduling import expected_cost
+    from harness.presentation.progress import TrainingProgress
+    from harness.execution.scheduling import expected_cost
 
     suite = suite if isinstance(suite, Suite) else load(suite)
     plan = plan_suite(suite, results, only, force, rerun)
@@ -310,8 +310,8 @@ def _train_and_evaluate(runs: list[RunSpec], plan: Plan, chosen: "Strategy", dat
                         evaluation: "_Evaluation", costs: dict[str, float], progress: "TrainingProgress",
                         report: Callable[[RunOutcome], None]) -> list[RunOutcome]:
     """Train (and evaluate) the runs of `runs` the strategy gives this process; their outcomes."""
-    from harness.stops import STOPS, Stopped
-    from harness.trainer import train_run
+    from harness.execution.stops import STOPS, Stopped
+    from harness.training.trainer import train_run
 
     suite, outcomes = plan.suite, []
     for spec in chosen.assign(runs, plan.folder, costs):
@@ -344,7 +344,7 @@ def _later_seeds_decided(plan: Plan, chosen: "Strategy", dataset: "Dataset", cos
     from training one run), and only when nothing new is decided waits for the others' runs and
     looks again. Processes that train together pass a barrier first, so they read the same results.
     """
-    from harness.scheduling import expected_cost
+    from harness.execution.scheduling import expected_cost
 
     if not plan.suite.later:
         return []
@@ -391,7 +391,7 @@ def _nothing_to_do(plan: Plan) -> bool:
 
 
 def _already_complete(plan: Plan, console: Console, on_run: Callable[[RunOutcome], None] | None) -> SuiteOutcome:
-    from harness.strategy import launch_position
+    from harness.execution.strategy import launch_position
 
     is_main = launch_position()[0] == 0
     outcomes = [RunOutcome(spec, plan.folder.run(spec.id), record, STATUS_SKIPPED) for spec, record in plan.complete]
@@ -429,7 +429,7 @@ def _write_suite_files(suite: Suite, folder: SuiteFolder) -> None:
 def _trained_by_others(plan: Plan, mine: list[RunOutcome]) -> list[RunOutcome]:
     """The outcomes of the runs another process of the launch (or another launch) trained,
     read back from the store; a run whose record is missing or unfinished shows as failed."""
-    from harness.scheduling import process_alive
+    from harness.execution.scheduling import process_alive
 
     done = {outcome.spec.id for outcome in mine}
     outcomes = []
@@ -517,7 +517,7 @@ def submit_suite(suite: Suite | str | Path, results: str | Path = "results", *, 
                  wait: bool = False, on_poll: Callable[[], None] | None = None) -> "Submission":
     """Submit the suite's pending runs as cluster jobs, one `harness run --only RUN` per task
     (harness/executors.py); with `wait` (always for the local backend), return when they ended."""
-    from harness import executors
+    from harness.execution import executors
 
     suite = suite if isinstance(suite, Suite) else load(suite)
     plan = plan_suite(suite, results, only, force)
@@ -538,7 +538,7 @@ class RunState:
 
 def status(results_dir: str | Path) -> tuple[Suite, list[RunState]]:
     """Where each run of a suite's results folder stands, from its record, claim and job."""
-    from harness.scheduling import process_alive
+    from harness.execution.scheduling import process_alive
 
     folder = SuiteFolder(Path(results_dir)).require()
     suite = with_chosen_trials(load_suite(folder.suite_toml), folder)
@@ -629,8 +629,8 @@ def evaluate_results(results_dir: str | Path, *, data_dir: str | Path | None = N
     from harness.datasets import load_dataset
     from harness.evaluation.runner import evaluate_reference
     from harness.evaluation.session import EvaluationSession
-    from harness.scheduling import RunClaims
-    from harness.strategy import DataParallel
+    from harness.execution.scheduling import RunClaims
+    from harness.execution.strategy import DataParallel
 
     strategy = DataParallel("no", "evaluation runs in fp32")
     data_dir = data_dir or _recorded_data_root([record for _, record in finished])
@@ -711,7 +711,7 @@ def _recorded_data_root(records: Iterable[RunRecord]) -> Path | None:
 
 def load_results(results_dir: str | Path) -> "pd.DataFrame":
     """One row per run of a suite's results folder: configuration, status, timings, every metric."""
-    from harness.aggregate import load_runs
+    from harness.analysis.aggregate import load_runs
 
     return load_runs(SuiteFolder(Path(results_dir)).require())
 
@@ -725,21 +725,21 @@ class Leaderboard:
     unreadable: list[str] = field(default_factory=list)  # runs whose files could not be read, and why
 
     def export(self, fmt: str) -> str:
-        from harness.leaderboard import export
+        from harness.presentation.leaderboard import export
 
         return export(self.table, self.metrics, fmt)
 
     def grid(self) -> "Grid":
-        from harness.leaderboard import grid
+        from harness.presentation.leaderboard import grid
 
         return grid(self.table, self.metrics, self.title)
 
 
 def leaderboard(results_dir: str | Path, metrics: list[str] | None = None, sort: str | None = None) -> Leaderboard:
     """The suite's configurations aggregated over seeds, best first by `sort` (default: FID when present)."""
-    from harness.aggregate import aggregate, result_columns, unreadable_runs
-    from harness.columns import all_columns, leaderboard_columns
-    from harness.leaderboard import comparability_notes, mark_mixed_settings, sort_frame
+    from harness.analysis.aggregate import aggregate, result_columns, unreadable_runs
+    from harness.core.columns import all_columns, leaderboard_columns
+    from harness.presentation.leaderboard import comparability_notes, mark_mixed_settings, sort_frame
 
     runs = load_results(results_dir)
     metrics = metric_columns(metrics) if metrics else None
@@ -759,7 +759,7 @@ def leaderboard(results_dir: str | Path, metrics: list[str] | None = None, sort:
 def write_report(results_dir: str | Path, log: Callable[[str], None] = print, output: str | Path | None = None) -> Path:
     """report.md, a self-contained report.html and charts/*.png from the results store alone,
     written into the results folder or `output`."""
-    from harness.report import build_report
+    from harness.presentation.report import build_report
 
     return build_report(SuiteFolder(Path(results_dir)).require(), log=log,
                         output=Path(output) if output is not None else None)

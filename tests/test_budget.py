@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.aggregate import load_runs
-from harness.budget import best_so_far, budget_table, trial_scores
+from harness.analysis.aggregate import load_runs
+from harness.analysis.budget import best_so_far, budget_table, trial_scores
 from harness.store import SuiteFolder
 
 

@@ -16,7 +16,7 @@ import torch
 from harness.datasets import DATASETS, DatasetSpec, read_dataset
 from harness.datasets.cifar import BATCHES, CIFARArchive
 from harness.datasets.fetch import RemoteFile
-from harness.errors import DataError, HarnessError
+from harness.core.errors import DataError, HarnessError
 from tests.test_datasets import _Server
 
 ARCHIVE = "cifar-10-python.tar.gz"

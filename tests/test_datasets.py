@@ -17,7 +17,7 @@ from harness.datasets import DATASETS, DatasetSpec, load_dataset, read_dataset
 from harness.datasets.idx import IDXFiles
 from harness.datasets.fetch import RemoteFile
 from harness.datasets.idx import read_idx, write_idx
-from harness.errors import DataError
+from harness.core.errors import DataError
 from tests.conftest import run_cli
 
 

@@ -104,13 +104,13 @@ def test_evaluate_refuses_a_folder_without_runs(tmp_path):
 
 def test_trained_model_beats_untrained(mnist):
     """A VAE after one epoch scores far better than the same network untrained."""
-    from harness.sharding import ShardedNoise
-    from harness.evaluation.config import EvaluationConfig
+    from harness.execution.sharding import ShardedNoise
+    from harness.config.evaluation import EvaluationConfig
     from harness.evaluation.session import EvaluationSession
     from harness.metrics.precision_recall import PrecisionRecall
     from harness.metrics.sample_quality import SampleQuality
     from harness.models import build_model
-    from harness.strategy import DataParallel
+    from harness.execution.strategy import DataParallel
 
     config = EvaluationConfig(num_samples=500, kid_subset_size=250, kid_subsets=10)
     session = EvaluationSession(config, mnist, DataParallel("no", "test"))

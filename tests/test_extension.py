@@ -11,9 +11,9 @@ from pydantic import Field, PositiveInt
 from torch import nn
 
 from harness import pipeline
-from harness.columns import Column
+from harness.core.columns import Column
 from harness.datasets import DATASETS, DatasetSpec, PinnedEvaluator, load_dataset
-from harness.errors import DataError
+from harness.core.errors import DataError
 from harness.evaluation.evaluator import train_evaluator
 from harness.metrics import METRICS
 from harness.metrics.base import Metric

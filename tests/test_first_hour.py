@@ -108,7 +108,7 @@ def test_committed_launch_configuration_starts_two_cpu_processes_without_a_warni
     # The file's `mixed_precision: 'no'` does not override the suite's auto: the same precision and
     # configurations as one plain process would train.
     from harness import pipeline
-    from harness.hardware import auto_precision
+    from harness.execution.hardware import auto_precision
 
     hashes = {run.id: run.config_hash for run in pipeline.load(SUITES / "tiny.toml").runs}
     assert {r["mixed_precision"] for r in records} == {auto_precision()[0]}

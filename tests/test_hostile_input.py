@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.cli import main
-from harness.errors import SuiteError
-from harness.suite import load_suite
+from harness.core.errors import SuiteError
+from harness.config.suite import load_suite
 from tests.conftest import SUITES
 
 TINY_TEXT = (SUITES / "tiny.toml").read_text()

@@ -9,7 +9,7 @@ import torch
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.evaluation import evaluator as evaluator_module
 from harness.datasets import DATASETS
 from harness.evaluation.evaluator import accuracy, load_evaluator
@@ -159,7 +159,7 @@ def test_mode_coverage_known_answers():
 def test_iwae_bound_is_above_elbo_and_tightens_with_k(mnist):
     torch.manual_seed(0)
     vae = build_model("mlp_vae", {"latent_dim": 8, "encoder_hidden": [64], "decoder_hidden": [64]}, (1, 28, 28))
-    from harness.sharding import ShardedNoise
+    from harness.execution.sharding import ShardedNoise
 
     data = mnist.train_images[:3200].float() / 255
     noise = ShardedNoise(0, 0, 64, 0, 1, torch.device("cpu"))
@@ -190,7 +190,7 @@ def test_gan_inversion_recovers_images_the_generator_made():
 
 
 def test_sharded_chunks_give_the_same_result_in_order():
-    from harness.strategy import DataParallel
+    from harness.execution.strategy import DataParallel
 
     result = DataParallel("no", "test").map_chunks(10, 3, lambda i, a, b: torch.arange(a, b) * 10 + i)
     assert result.tolist() == [0, 10, 20, 31, 41, 51, 62, 72, 82, 93]
@@ -199,7 +199,7 @@ def test_sharded_chunks_give_the_same_result_in_order():
 def test_inception_features_are_never_downloaded(tmp_path):
     from pydantic import ValidationError
 
-    from harness.evaluation.config import EvaluationConfig
+    from harness.config.evaluation import EvaluationConfig
     from harness.evaluation.session import InceptionFeatures
 
     with pytest.raises(ValidationError, match="needs inception_weights"):

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from harness.models import build_model
 from harness.models.objectives import OBJECTIVES
 from harness.models.options import ObjectiveName
-from harness.sharding import ShardedNoise
+from harness.execution.sharding import ShardedNoise
 from tests.conftest import _data_dir
 
 REAL = torch.tensor([2.0, -1.0])

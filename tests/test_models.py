@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from harness.sharding import ShardedNoise
+from harness.execution.sharding import ShardedNoise
 from harness.models import MODELS, build_model
 from harness.models.base import GenerativeModel
 from harness.models.capabilities import Decodes, Encodes

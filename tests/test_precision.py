@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from harness import pipeline
-from harness.hardware import auto_precision, cpu_flags, cpu_precision, gpu_precision
-from harness.suite import resolve_mixed_precision
+from harness.execution.hardware import auto_precision, cpu_flags, cpu_precision, gpu_precision
+from harness.config.suite import resolve_mixed_precision
 from tests.conftest import SUITES, _data_dir
 
 TINY = (SUITES / "tiny.toml").read_text()

@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from harness.aggregate import aggregate
-from harness.aggregate import load_runs as load_runs_of
-from harness.claims import Claim, judge_all
-from harness.terminal import render
-from harness.leaderboard import export, grid, sort_frame
-from harness.suite import load_suite
+from harness.analysis.aggregate import aggregate
+from harness.analysis.aggregate import load_runs as load_runs_of
+from harness.analysis.claims import Claim, judge_all
+from harness.presentation.terminal import render
+from harness.presentation.leaderboard import export, grid, sort_frame
+from harness.config.suite import load_suite
 from harness.store import SuiteFolder
 from tests.conftest import run_cli
 

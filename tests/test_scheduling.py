@@ -6,9 +6,9 @@ import subprocess
 import threading
 import time
 
-from harness.scheduling import RunClaims, expected_cost, longest_first, process_alive
+from harness.execution.scheduling import RunClaims, expected_cost, longest_first, process_alive
 from harness.store import Claim, SuiteFolder
-from harness.suite import load_suite
+from harness.config.suite import load_suite
 from tests.conftest import SUITES
 
 STUDY = load_suite(SUITES / "gan_vs_vae.toml", mixed_precision="no")

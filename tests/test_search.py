@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import SuiteError
-from harness.search import best_trial, parse_search
-from harness.suite import load_suite
+from harness.core.errors import SuiteError
+from harness.config.search import best_trial, parse_search
+from harness.config.suite import load_suite
 from tests.conftest import run_cli
 
 SUITE = """

@@ -2,7 +2,7 @@
 
 import torch
 
-from harness.sharding import ShardedBatches, ShardedNoise
+from harness.execution.sharding import ShardedBatches, ShardedNoise
 
 
 def test_shards_are_disjoint_and_union_is_the_global_batch():

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import SuiteError
-from harness.suite import load_suite
+from harness.core.errors import SuiteError
+from harness.config.suite import load_suite
 from tests.conftest import SUITES, run_cli
 
 VALID = """

@@ -16,10 +16,10 @@ from rich.text import Text
 from harness import pipeline
 from harness.cli import run_table
 from harness.pipeline import RunOutcome
-from harness.progress import summary_table
+from harness.presentation.progress import summary_table
 from harness.store import SuiteFolder
-from harness.suite import load_suite
-from harness.terminal import Field, Grid, render
+from harness.config.suite import load_suite
+from harness.presentation.terminal import Field, Grid, render
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDY = ROOT / "results" / "gan_vs_vae"
@@ -109,7 +109,7 @@ def test_live_display_keeps_bar_steps_eta_losses_and_the_whole_id_at_80_columns(
 
     from rich.console import Console
 
-    from harness.progress import TrainingProgress
+    from harness.presentation.progress import TrainingProgress
 
     long_id = "a-generative-adversarial-network-with-a-really-very-long-name-s0"
     console = Console(width=80, file=io.StringIO(), force_terminal=True, color_system=None)
@@ -140,7 +140,7 @@ def test_evaluating_a_run_trained_earlier_names_it_in_a_log():
 
     from rich.console import Console
 
-    from harness.progress import TrainingProgress
+    from harness.presentation.progress import TrainingProgress
 
     log = io.StringIO()
     progress = TrainingProgress(True, {"gan-s0": 1.0}, Console(file=log, width=80, color_system=None))

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import pytest
 import torch
 
-from harness.cpu_share import CPUShare, busy_cpu_seconds, threads_for
-from harness.strategy import resolve_threads, usable_cores
+from harness.execution.cpu_share import CPUShare, busy_cpu_seconds, threads_for
+from harness.execution.strategy import resolve_threads, usable_cores
 from tests.conftest import SUITES, run_cli
 
 LAUNCHED = {"ACCELERATE_DYNAMO_BACKEND": "NO"}  # what `accelerate launch` puts in every process's environment

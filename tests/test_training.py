@@ -8,9 +8,9 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from harness.hardware import auto_precision
+from harness.execution.hardware import auto_precision
 from harness.store import RunFolder
-from harness.suite import load_suite
+from harness.config.suite import load_suite
 from harness.models import build_model
 from tests.conftest import SUITES, run_cli
 
@@ -41,8 +41,8 @@ def test_every_run_leaves_its_files(tiny_results):
 
 
 def test_weights_and_checkpoint_are_complete(tiny_results, mnist):
-    from harness.checkpoint import Position, restore
-    from harness.strategy import DataParallel
+    from harness.training.checkpoint import Position, restore
+    from harness.execution.strategy import DataParallel
 
     spec = next(r for r in load_suite(TINY, auto_precision=auto_precision).runs if r.model == "mlp_gan")
     run_dir = tiny_results / spec.id
@@ -140,7 +140,7 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
 def _one_step(model_name: str, options: dict, images: torch.Tensor, threads: int) -> tuple[list, list]:
     """One training step of a fresh seeded model on `threads` threads: (the first backward's loss
     and gradients, computed before any update; every loss and gradient of the step)."""
-    from harness.sharding import ShardedNoise
+    from harness.execution.sharding import ShardedNoise
 
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)

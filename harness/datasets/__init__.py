@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from harness.datasets.fetch import data_root
-from harness.errors import DataError
-from harness.registry import Registry
+from harness.core.errors import DataError
+from harness.core.registry import Registry
 
 if TYPE_CHECKING:
     import torch

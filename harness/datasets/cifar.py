@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.datasets import DATASETS, DatasetSpec
 from harness.datasets.fetch import RemoteFile, locate
-from harness.errors import DataError
+from harness.core.errors import DataError
 
 if TYPE_CHECKING:
     import torch

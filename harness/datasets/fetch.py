@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-from harness.errors import DataError
+from harness.core.errors import DataError
 
 DATA_DIR_ENV = "HARNESS_DATA_DIR"
 

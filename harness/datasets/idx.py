@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.datasets.fetch import RemoteFile, locate
-from harness.errors import DataError
+from harness.core.errors import DataError
 
 if TYPE_CHECKING:
     import numpy as np

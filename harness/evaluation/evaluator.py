@@ -25,7 +25,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from harness.datasets import Dataset, DatasetSpec, PinnedEvaluator
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.store import atomic_write
 
 FEATURE_DIM = 128

@@ -19,12 +19,12 @@ import torch
 from torch import nn
 
 from harness.datasets import Dataset
-from harness.errors import HarnessError
-from harness.evaluation.config import EvaluationConfig
+from harness.core.errors import HarnessError
+from harness.config.evaluation import EvaluationConfig
 from harness.evaluation.evaluator import EvaluatorNet, load_evaluator
 from harness.models.base import GenerativeModel
-from harness.seeds import derived_seed
-from harness.strategy import Strategy
+from harness.core.seeds import derived_seed
+from harness.execution.strategy import Strategy
 
 SAMPLE_CHUNK = 500  # generated images per chunk (one seeded generator each)
 FEATURE_BATCH = 1000

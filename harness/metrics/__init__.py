@@ -5,7 +5,7 @@ torch and torchmetrics inside their functions.
 """
 
 from harness.metrics.base import NOT_APPLICABLE, Metric
-from harness.registry import Registry
+from harness.core.registry import Registry
 
 METRICS: Registry[type[Metric]] = Registry("metric")
 

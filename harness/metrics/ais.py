@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from harness.metrics import METRICS
 from harness.metrics.base import Column, Metric
 from harness.models.capabilities import Decodes
-from harness.seeds import derived_seed
+from harness.core.seeds import derived_seed
 
 if TYPE_CHECKING:
     import torch

@@ -10,7 +10,7 @@ the evaluation puts training images where a model's samples would be.
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from harness.columns import NOT_APPLICABLE, Column  # noqa: F401  (re-exported for metric modules)
+from harness.core.columns import NOT_APPLICABLE, Column  # noqa: F401  (re-exported for metric modules)
 
 if TYPE_CHECKING:
     from harness.evaluation.session import EvaluationSession

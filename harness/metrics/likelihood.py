@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from harness.metrics import METRICS
 from harness.metrics.base import NOT_APPLICABLE, Column, Metric
 from harness.models.capabilities import BoundsLikelihood
-from harness.seeds import derived_seed
+from harness.core.seeds import derived_seed
 
 if TYPE_CHECKING:
     import torch

@@ -11,7 +11,7 @@ from typing import ClassVar
 
 import torch
 
-from harness.registry import Registry
+from harness.core.registry import Registry
 
 
 class GANObjective(ABC):

@@ -12,14 +12,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness import budget, charts
-from harness.aggregate import aggregate, first_readable, load_runs, unreadable_runs
-from harness.claims import MIN_SEEDS, judge_all
-from harness.columns import INTERVAL_KIND, chart_columns, column, leaderboard_columns
-from harness.images import image_grid
-from harness.leaderboard import comparability_notes, export, mark_mixed_settings, number_text, sort_frame
+from harness.analysis import budget
+
+from harness.presentation import charts
+from harness.analysis.aggregate import aggregate, first_readable, load_runs, unreadable_runs
+from harness.analysis.claims import MIN_SEEDS, judge_all
+from harness.core.columns import INTERVAL_KIND, chart_columns, column, leaderboard_columns
+from harness.store.images import image_grid
+from harness.presentation.leaderboard import comparability_notes, export, mark_mixed_settings, number_text, sort_frame
 from harness.store import ResultsFileError, RunFolder, SuiteFolder, write_text
-from harness.suite import load_suite
+from harness.config.suite import load_suite
 
 
 def build_report(suite_folder: SuiteFolder, log=print, output: Path | None = None) -> Path:
@@ -338,7 +340,7 @@ table.claims{width:100%} table.claims td,table.claims th{white-space:normal;text
 
 def _html(context: dict[str, Any], agg: pd.DataFrame, metrics: list[str], claims: list[dict[str, Any]],
           figures: list[tuple[str, str, Path]], how_to_read: list[str]) -> str:
-    from harness.leaderboard import best_configurations, text_frame
+    from harness.presentation.leaderboard import best_configurations, text_frame
 
     e = html.escape
 

@@ -27,17 +27,17 @@ from accelerate import Accelerator
 from accelerate.state import AcceleratorState
 from accelerate.utils import gather_object
 
-from harness.cpu_share import CPUShare
-from harness.errors import HarnessError
-from harness.registry import Registry
-from harness.sharding import ShardedBatches, ShardedNoise, chunk_ranges
+from harness.execution.cpu_share import CPUShare
+from harness.core.errors import HarnessError
+from harness.core.registry import Registry
+from harness.execution.sharding import ShardedBatches, ShardedNoise, chunk_ranges
 from harness.store import SuiteFolder, now
 
 if TYPE_CHECKING:
     from harness.models.base import GenerativeModel
-    from harness.scheduling import RunClaims
+    from harness.execution.scheduling import RunClaims
     from harness.store import Claim
-    from harness.suite import RunSpec
+    from harness.config.suite import RunSpec
 
 # accelerate's AcceleratedOptimizer.step asks importlib whether `lomo_optim` is installed on every
 # call (two find_spec lookups, ~0.15 ms): about 7 % of a VAE step on a CPU (docs/benchmarks.md).
@@ -247,7 +247,7 @@ class DataParallel(Strategy):
     def start_launch(self, folder: SuiteFolder, log: Callable[[str], None] = lambda text: None) -> str:
         from accelerate.utils import broadcast_object_list
 
-        from harness.scheduling import RunClaims
+        from harness.execution.scheduling import RunClaims
 
         launch = [_write_launch(folder, self.name, self.num_processes) if self.is_main else None]
         if self.num_processes > 1:
@@ -392,7 +392,7 @@ class RunParallel(DataParallel):
         return self.is_main  # alone: the processes do not compute together
 
     def start_launch(self, folder: SuiteFolder, log: Callable[[str], None] = lambda text: None) -> str:
-        from harness.scheduling import RunClaims
+        from harness.execution.scheduling import RunClaims
 
         launch = _write_launch(folder, self.name, self.world_size) if self.is_main else None
         if self.world_size > 1:

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -391,13 +391,13 @@ class RunFolder:
         return _read_tensors(self.weights_file, "retrain the run with `harness run --force`")
 
     def write_samples(self, images: "torch.Tensor", rows: int) -> None:
-        from harness.images import save_grid
+        from harness.store.images import save_grid
 
         save_grid(images, self.samples_png, rows=rows)
 
     def write_progress_samples(self, epoch: int, images: "torch.Tensor", rows: int) -> None:
         """A sample grid of the fixed latent batch after `epoch` (training progress, `sample_every`)."""
-        from harness.images import save_grid
+        from harness.store.images import save_grid
 
         self.progress_dir.mkdir(exist_ok=True)
         save_grid(images, self.progress_dir / f"epoch-{epoch:04d}.png", rows=rows)

@@ -16,7 +16,7 @@ from rich.table import Column
 from rich.text import Text
 
 from harness.store import STATUS_COMPLETED, STATUS_RUNNING, STATUS_SKIPPED
-from harness.terminal import Field, Grid
+from harness.presentation.terminal import Field, Grid
 
 if TYPE_CHECKING:
     from harness.pipeline import RunOutcome

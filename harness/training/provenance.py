@@ -18,7 +18,7 @@ def library_versions() -> dict[str, str]:
 
 def git_commit() -> str | None:
     """The commit of the harness checkout, with '-dirty' if it has uncommitted changes."""
-    repo = Path(__file__).resolve().parent.parent
+    repo = Path(__file__).resolve().parents[2]
     try:
         commit = subprocess.run(
             ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True

@@ -7,9 +7,9 @@ from typing import Any
 import pandas as pd
 from rich.markup import escape
 
-from harness.columns import INTERVAL_KIND, NOT_APPLICABLE, Column, column
+from harness.core.columns import INTERVAL_KIND, NOT_APPLICABLE, Column, column
 from harness.store import STATUS_COMPLETED
-from harness.terminal import Field, Grid
+from harness.presentation.terminal import Field, Grid
 
 FORMATS = ("md", "csv", "latex", "json")
 MISSING = "–"  # no completed run gave a value (see the status column)

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
-from harness.scheduling import process_alive
+from harness.core.errors import HarnessError
+from harness.execution.scheduling import process_alive
 from harness.store import STATUS_RUNNING, SuiteFolder, now
-from harness.suite import RunSpec, Suite
+from harness.config.suite import RunSpec, Suite
 
 EXECUTORS = ("slurm", "local")
 ACTIVE_SLURM_STATES = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "RESIZING", "SUSPENDED"}

@@ -24,7 +24,7 @@ import torch
 
 if TYPE_CHECKING:
     from harness.models.base import GenerativeModel
-    from harness.strategy import Strategy
+    from harness.execution.strategy import Strategy
 
 
 @dataclass

@@ -25,12 +25,12 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator
 
 from harness.datasets import DATASETS
-from harness.errors import SuiteError
-from harness.claims import Claim
-from harness.evaluation.config import EvaluationConfig
+from harness.core.errors import SuiteError
+from harness.analysis.claims import Claim
+from harness.config.evaluation import EvaluationConfig
 from harness.models import MODELS
 from harness.models.options import ModelOptions, display_option, late_option, resolved
-from harness.search import Search, parse_search, trial_id
+from harness.config.search import Search, parse_search, trial_id
 
 MixedPrecision = Literal["auto", "no", "fp16", "bf16"]
 AutoPrecision = Callable[[], tuple[str, str]]  # () -> (precision, why): what "auto" means on this device

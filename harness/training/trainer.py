@@ -16,19 +16,19 @@ from dataclasses import dataclass
 import torch
 from accelerate.utils import set_seed
 
-from harness.checkpoint import EpochState, Position, capture, restore
+from harness.training.checkpoint import EpochState, Position, capture, restore
 from harness.datasets import Dataset
-from harness.errors import storage_problem
+from harness.core.errors import storage_problem
 from harness.models import build_model
 from harness.models.base import GenerativeModel
-from harness.progress import TrainingProgress
-from harness.provenance import git_commit, library_versions
-from harness.sharding import ShardedBatches
-from harness.stops import STOPS, StopRequests, Stopped
+from harness.presentation.progress import TrainingProgress
+from harness.training.provenance import git_commit, library_versions
+from harness.execution.sharding import ShardedBatches
+from harness.execution.stops import STOPS, StopRequests, Stopped
 from harness.store import (HISTORY_BOOKKEEPING, STATUS_COMPLETED, STATUS_DIVERGED, STATUS_FAILED, STATUS_INTERRUPTED,
                            STATUS_RUNNING, ResultsFileError, RunConfig, RunFolder, RunRecord, now)
-from harness.strategy import Strategy
-from harness.suite import RunSpec
+from harness.execution.strategy import Strategy
+from harness.config.suite import RunSpec
 
 SAMPLE_GRID_SEED = 0  # every run draws its sample grid from the same latent batch
 SAMPLE_GRID_SIZE = 8

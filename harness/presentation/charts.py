@@ -18,8 +18,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from harness.columns import INTERVAL_KIND, NOT_APPLICABLE, column  # noqa: E402
-from harness.aggregate import first_readable  # noqa: E402
+from harness.core.columns import INTERVAL_KIND, NOT_APPLICABLE, column  # noqa: E402
+from harness.analysis.aggregate import first_readable  # noqa: E402
 from harness.store import HISTORY_BOOKKEEPING, ResultsFileError, RunFolder, SuiteFolder, atomic_write  # noqa: E402
 
 PALETTE = "colorblind"
@@ -194,7 +194,7 @@ def sample_grids(suite: SuiteFolder, runs: pd.DataFrame, path: Path,
 def search_budget(runs: pd.DataFrame, metric: str, table: pd.DataFrame, path: Path) -> Path | None:
     """Left: each searched family's best score after k trials (median over orders of the trials,
     90 % band; dashed: the order they ran in). Right: the family's trial scores (the search's spread)."""
-    from harness.budget import trial_scores
+    from harness.analysis.budget import trial_scores
 
     scores = trial_scores(runs, metric)
     if table.empty or not scores:

@@ -10,7 +10,7 @@ collective calls.
 
 import torch
 
-from harness.seeds import derived_seed
+from harness.core.seeds import derived_seed
 
 
 class ShardedBatches:

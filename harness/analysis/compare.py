@@ -15,13 +15,13 @@ from pathlib import Path
 import pandas as pd
 from rich.markup import escape
 
-from harness.aggregate import load_runs, summarize
-from harness.claims import welch
-from harness.columns import NOT_APPLICABLE, column, leaderboard_columns
-from harness.errors import HarnessError
-from harness.leaderboard import format_cell, setting_text
+from harness.analysis.aggregate import load_runs, summarize
+from harness.analysis.claims import welch
+from harness.core.columns import NOT_APPLICABLE, column, leaderboard_columns
+from harness.core.errors import HarnessError
+from harness.presentation.leaderboard import format_cell, setting_text
 from harness.store import STATUS_COMPLETED, SuiteFolder
-from harness.terminal import Field, Grid
+from harness.presentation.terminal import Field, Grid
 
 # Settings compared across folders: column of the runs table -> what it is called.
 SETTINGS = {

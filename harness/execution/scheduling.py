@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 
 from harness.store import STATUS_COMPLETED, STATUS_RUNNING, STATUS_SKIPPED, Claim, ResultsFileError, SuiteFolder, now
-from harness.suite import RunSpec
+from harness.config.suite import RunSpec
 
 HEARTBEAT_SECONDS = 5.0  # how often an owner rewrites its claim
 STALE_AFTER_SECONDS = 300.0  # a claim from another machine not refreshed for this long is dead

@@ -14,9 +14,9 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from harness.columns import CONFIDENCE, NOT_APPLICABLE, column
+from harness.core.columns import CONFIDENCE, NOT_APPLICABLE, column
 from harness.store import STATUS_COMPLETED, STATUS_UNREADABLE, ResultsFileError, RunFolder, SuiteFolder
-from harness.suite import configuration_of
+from harness.config.suite import configuration_of
 
 # Columns that say which run a row is; every other column of a runs table is a result.
 EVALUATOR_COLUMNS = ["evaluator", "evaluator_sha256", "autoencoder", "autoencoder_sha256"]  # the feature spaces

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from harness.columns import CONFIDENCE, NOT_APPLICABLE, column, feature_space_variants, scored_columns
+from harness.core.columns import CONFIDENCE, NOT_APPLICABLE, column, feature_space_variants, scored_columns
 from harness.store import STATUS_COMPLETED
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ def compare(claim: Claim, metric: str, runs: "pd.DataFrame") -> dict[str, Any]:
 def welch(a: "pd.Series", b: "pd.Series") -> tuple[float, float, float, float] | None:
     """Welch's comparison of two samples' means: (mean(a) - mean(b), its 95 % interval half-width,
     t, degrees of freedom); None when a side has under 2 values or neither side varies."""
-    from harness.aggregate import t_quantile
+    from harness.analysis.aggregate import t_quantile
 
     if len(a) < 2 or len(b) < 2:
         return None
