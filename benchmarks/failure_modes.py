@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from harness.datasets import load_dataset
 from harness.evaluation.evaluator import load_evaluator
-from harness.evaluation.session import subset_indices
+from harness.core.seeds import subset_indices
 from harness.metrics.mode_coverage import class_statistics
 from harness.metrics.per_class import per_class_fid
 from harness.metrics.precision_recall import precision_recall_density_coverage

@@ -14,7 +14,6 @@ the prediction for the same number of processes.
 
 import argparse
 import heapq
-import json
 from datetime import datetime
 from pathlib import Path
 

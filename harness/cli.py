@@ -315,13 +315,14 @@ def print_leaderboard(board: pipeline.Leaderboard, fmt: str = "table") -> None:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from harness.analysis.compare import compare_results
+    from harness.presentation.compare import comparison_grids
 
     comparison = compare_results(args.results_dirs, pipeline.metric_columns(args.metrics) if args.metrics else None)
     if args.format == "csv":
         print(comparison.table.to_csv(index=False), end="")
         return 0
     console = Console(highlight=False)
-    for grid in comparison.grids():
+    for grid in comparison_grids(comparison):
         show(console, grid)
     if not comparison.differing:
         console.print("[green]same settings[/]: sample counts, evaluators, configurations, precision, device and "

@@ -150,7 +150,7 @@ def chosen_trials(suite: Suite, folder: SuiteFolder) -> dict[str, int]:
     """{search group: its best trial} for each search (with `select`) whose trials are all done,
     by the search's metric (harness/search.py). Trials still to train or to score leave their
     search undecided; a failed trial is never the best."""
-    from harness.core.columns import column
+    from harness.metrics.columns import column
     from harness.config.search import best_trial
 
     best = {}
@@ -436,7 +436,7 @@ def _trained_by_others(plan: Plan, mine: list[RunOutcome]) -> list[RunOutcome]:
     for spec in plan.to_train:
         if spec.id in done:
             continue
-        folder, claim = plan.folder.run(spec.id), plan.folder.read_claim(spec.id)
+        folder, claim = plan.folder.run(spec.id), plan.folder.read_lock(spec.id)
         if claim is not None and claim.status == STATUS_RUNNING and process_alive(claim):
             record = RunRecord(id=spec.id, name=spec.name, suite=plan.suite.name, config_hash=spec.config_hash,
                                status=STATUS_ELSEWHERE, epochs=spec.training.epochs,
@@ -545,7 +545,7 @@ def status(results_dir: str | Path) -> tuple[Suite, list[RunState]]:
     jobs = folder.read_jobs()
     states = []
     for spec in suite.runs:
-        run, claim = folder.run(spec.id), folder.read_claim(spec.id)
+        run, claim = folder.run(spec.id), folder.read_lock(spec.id)
         try:
             if not run.has_record() and run.dir.is_dir() and any(run.dir.iterdir()):
                 run.read_record()  # files but no record: name what is missing
@@ -629,7 +629,7 @@ def evaluate_results(results_dir: str | Path, *, data_dir: str | Path | None = N
     from harness.datasets import load_dataset
     from harness.evaluation.runner import evaluate_reference
     from harness.evaluation.session import EvaluationSession
-    from harness.execution.scheduling import RunClaims
+    from harness.execution.scheduling import RunLocks
     from harness.execution.strategy import DataParallel
 
     strategy = DataParallel("no", "evaluation runs in fp32")
@@ -638,12 +638,12 @@ def evaluate_results(results_dir: str | Path, *, data_dir: str | Path | None = N
     reference = evaluate_reference(folder, session)
     # Each run is locked while it is scored, like training: a run that another process trains
     # (e.g. a --rerun swapping in new weights) or scores right now is left to it.
-    locks = RunClaims(folder, f"evaluate-{uuid.uuid4().hex[:8]}", 0) if strategy.is_main else None
+    locks = RunLocks(folder, f"evaluate-{uuid.uuid4().hex[:8]}", 0) if strategy.is_main else None
     outcomes = []
     for spec, record in finished:
         outcome = RunOutcome(spec, folder.run(spec.id), record, STATUS_COMPLETED)
         if not strategy.any_process(locks is not None and locks.take(spec)):  # the main process decides
-            holder = folder.read_claim(spec.id)
+            holder = folder.read_lock(spec.id)
             outcome.status = STATUS_ELSEWHERE
             outcome.failed_metrics = [f"skipped: {spec.id} is locked by {holder.host} pid {holder.pid}"
                                       if holder else f"skipped: {spec.id} is locked by another process"]
@@ -738,8 +738,10 @@ class Leaderboard:
 def leaderboard(results_dir: str | Path, metrics: list[str] | None = None, sort: str | None = None) -> Leaderboard:
     """The suite's configurations aggregated over seeds, best first by `sort` (default: FID when present)."""
     from harness.analysis.aggregate import aggregate, result_columns, unreadable_runs
-    from harness.core.columns import all_columns, leaderboard_columns
-    from harness.presentation.leaderboard import comparability_notes, mark_mixed_settings, sort_frame
+    from harness.metrics.columns import all_columns, leaderboard_columns
+    from harness.presentation.leaderboard import sort_frame
+    from harness.analysis.comparability import comparability_notes
+    from harness.analysis.comparability import mark_mixed_settings
 
     runs = load_results(results_dir)
     metrics = metric_columns(metrics) if metrics else None

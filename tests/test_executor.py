@@ -8,7 +8,7 @@ import socket
 import subprocess
 import time
 
-from harness.store import Claim, SuiteFolder
+from harness.store import RunLock, SuiteFolder
 from tests.conftest import SUITES, run_cli
 
 
@@ -41,7 +41,7 @@ def test_status_shows_done_pending_running_and_interrupted_runs(tmp_path):
     dead = subprocess.Popen(["true"])
     dead.wait()  # a pid that no longer runs: the claim of a killed process
     for run_id, pid in (("vae-s0", dead.pid), ("vae-s1", os.getpid())):
-        assert folder.create_claim(Claim(run=run_id, launch="earlier", process=0, host=socket.gethostname(), pid=pid,
+        assert folder.create_lock(RunLock(run=run_id, launch="earlier", process=0, host=socket.gethostname(), pid=pid,
                                          claimed_at="2026-01-01T00:00:00+00:00", heartbeat=time.time(),
                                          expected_cost=1.0, steps_done=5, total_steps=64, detail="epoch 1/2"))
     result = run_cli("status", str(folder.dir), env={"COLUMNS": "200"})
@@ -57,4 +57,4 @@ def test_status_shows_done_pending_running_and_interrupted_runs(tmp_path):
     assert json.loads((folder.dir / "vae-s0" / "run.json").read_text())["status"] == "completed"
     assert json.loads((folder.dir / "gan-s1" / "run.json").read_text())["status"] == "completed"
     assert not (folder.dir / "vae-s1").exists()
-    assert folder.read_claim("vae-s1").launch == "earlier"
+    assert folder.read_lock("vae-s1").launch == "earlier"

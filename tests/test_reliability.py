@@ -182,7 +182,7 @@ def test_two_launches_on_one_folder_share_the_work(tmp_path, strategy):
     # Each run was trained by exactly one of them: their claims name two different processes
     # or one launch found everything done or held by the other.
     assert "another launch" in outputs[1][1] + outputs[0][1] or len(
-        {json.loads(p.read_text())["pid"] for p in (folder / "claims").glob("*.json")}) == 2
+        {json.loads(p.read_text())["pid"] for p in (folder / "locks").glob("*.json")}) == 2
 
 
 @pytest.mark.slow
@@ -264,7 +264,7 @@ def test_force_on_a_really_full_disk_keeps_everything(tiny_results, small_filesy
 
     def digests() -> dict:
         return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in (mount_point / "tiny").rglob("*")
-                if p.is_file() and "claims" not in p.parts and p.name != "launch.json"}
+                if p.is_file() and "locks" not in p.parts and p.name != "launch.json"}
 
     before = digests()
     result = run_cli("run", str(SUITES / "tiny.toml"), "--results", str(mount_point), "--force")

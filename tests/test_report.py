@@ -12,7 +12,8 @@ from PIL import Image
 
 from harness.analysis.aggregate import aggregate
 from harness.analysis.aggregate import load_runs as load_runs_of
-from harness.analysis.claims import Claim, judge_all
+from harness.analysis.claims import judge_all
+from harness.config.claims import Claim
 from harness.presentation.terminal import render
 from harness.presentation.leaderboard import export, grid, sort_frame
 from harness.config.suite import load_suite

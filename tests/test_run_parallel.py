@@ -85,7 +85,7 @@ def free_port() -> int:
 
 
 def claims_by_run(folder: Path) -> dict[str, dict]:
-    return {path.stem: json.loads(path.read_text()) for path in (folder / "claims").glob("*.json")}
+    return {path.stem: json.loads(path.read_text()) for path in (folder / "locks").glob("*.json")}
 
 
 def digest(path: Path) -> str:
@@ -207,7 +207,7 @@ def test_a_machine_that_does_not_see_the_results_folder_says_so(tmp_path):
                                  stop_main_after_second=True)
     assert second.returncode != 0
     assert "does not see the results folder" in second.stderr and "shared filesystem" in second.stderr
-    assert not (tmp_path / "node1" / "mixed" / "claims").exists()  # it trained nothing
+    assert not (tmp_path / "node1" / "mixed" / "locks").exists()  # it trained nothing
 
 
 @pytest.mark.slow

@@ -6,8 +6,8 @@ import subprocess
 import threading
 import time
 
-from harness.execution.scheduling import RunClaims, expected_cost, longest_first, process_alive
-from harness.store import Claim, SuiteFolder
+from harness.execution.scheduling import RunLocks, expected_cost, longest_first, process_alive
+from harness.store import RunLock, SuiteFolder
 from harness.config.suite import load_suite
 from tests.conftest import SUITES
 
@@ -34,7 +34,7 @@ def test_concurrent_processes_claim_every_run_exactly_once(tmp_path):
     start = threading.Barrier(4)
 
     def worker(process: int) -> None:
-        claims = RunClaims(folder, "launch-a", process)
+        claims = RunLocks(folder, "launch-a", process)
         start.wait()
         mine = won.setdefault(process, [])
         for run in claims.claim_each(runs, costs):
@@ -49,12 +49,12 @@ def test_concurrent_processes_claim_every_run_exactly_once(tmp_path):
         thread.join()
     claimed = [run_id for ids in won.values() for run_id in ids]
     assert sorted(claimed) == sorted(run.id for run in runs)  # each once, none lost
-    assert {claim.status for claim in folder.claims()} == {"completed"}
+    assert {claim.status for claim in folder.locks()} == {"completed"}
 
 
 def claim(run: str, launch: str, pid: int, status: str = "running", heartbeat: float | None = None,
-          host: str | None = None) -> Claim:
-    return Claim(run=run, launch=launch, process=0, host=host or socket.gethostname(), pid=pid,
+          host: str | None = None) -> RunLock:
+    return RunLock(run=run, launch=launch, process=0, host=host or socket.gethostname(), pid=pid,
                  claimed_at="2026-01-01T00:00:00+00:00", heartbeat=heartbeat or time.time(), expected_cost=1.0,
                  status=status)
 
@@ -69,19 +69,19 @@ def test_a_new_launch_takes_over_dead_and_finished_claims_but_not_live_ones(tmp_
     folder = SuiteFolder(tmp_path / "study")
     runs = [r for r in STUDY.runs if r.seed == 0]
     ids = [r.id for r in runs]
-    folder.create_claim(claim(ids[0], "old", dead_pid()))  # killed process
-    folder.create_claim(claim(ids[1], "old", os.getpid(), status="failed"))  # finished (failed) earlier
-    folder.create_claim(claim(ids[2], "other", os.getpid()))  # another launch, alive
-    folder.create_claim(claim(ids[3], "far", 1, heartbeat=time.time() - 3600, host="elsewhere"))  # silent machine
-    claims = RunClaims(folder, "new", 0)
+    folder.create_lock(claim(ids[0], "old", dead_pid()))  # killed process
+    folder.create_lock(claim(ids[1], "old", os.getpid(), status="failed"))  # finished (failed) earlier
+    folder.create_lock(claim(ids[2], "other", os.getpid()))  # another launch, alive
+    folder.create_lock(claim(ids[3], "far", 1, heartbeat=time.time() - 3600, host="elsewhere"))  # silent machine
+    claims = RunLocks(folder, "new", 0)
     taken = []
     for run in claims.claim_each(runs, costs_of(runs)):
         taken.append(run.id)
         claims.release("completed")
     assert sorted(taken) == sorted([ids[0], ids[1], ids[3]])
-    assert folder.read_claim(ids[2]).launch == "other"
+    assert folder.read_lock(ids[2]).launch == "other"
     # Within one launch a finished claim is never retried.
-    again = RunClaims(folder, "new", 1)
+    again = RunLocks(folder, "new", 1)
     assert list(again.claim_each(runs, costs_of(runs))) == []
 
 

@@ -9,12 +9,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from harness.analysis.claims import CONTRADICTED, NOT_SIGNIFICANT, SUPPORTED, Claim, holm, judge_all
+from harness.analysis.claims import CONTRADICTED, NOT_SIGNIFICANT, SUPPORTED, holm, judge_all
+from harness.config.claims import Claim
 from harness.datasets import DATASETS, Dataset
 from harness.core.errors import HarnessError
 from harness.config.evaluation import EvaluationConfig
 from harness.evaluation.evaluator import load_evaluator, sha256_of, train_evaluator
-from harness.evaluation.session import EvaluationSession, subset_indices
+from harness.evaluation.session import EvaluationSession
+from harness.core.seeds import subset_indices
 from harness.metrics.ais import ais_log_likelihood, annealed_importance_sampling, bdmc_gap, log_mean_exp
 from harness.metrics.likelihood import iwae_bound
 from harness.metrics.mode_coverage import class_statistics
@@ -315,7 +317,7 @@ def test_claim_verdicts_need_seeds_spread_every_feature_space_and_survive_holm()
 
 
 def test_no_result_column_is_named_like_another_columns_summary():
-    from harness.core.columns import all_columns
+    from harness.metrics.columns import all_columns
 
     names = set(all_columns())
     clashes = [f"{name}{suffix}" for name in names for suffix in ("_std", "_ci", "_n") if f"{name}{suffix}" in names]

@@ -14,7 +14,8 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from harness.core.columns import CONFIDENCE, NOT_APPLICABLE, column
+from harness.core.columns import CONFIDENCE, NOT_APPLICABLE
+from harness.metrics.columns import column
 from harness.store import STATUS_COMPLETED, STATUS_UNREADABLE, ResultsFileError, RunFolder, SuiteFolder
 from harness.config.suite import configuration_of
 

@@ -14,7 +14,8 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from harness.core.columns import NOT_APPLICABLE, column
+from harness.core.columns import NOT_APPLICABLE
+from harness.metrics.columns import column
 from harness.store import STATUS_COMPLETED
 
 EXACT_UP_TO = 8  # 8! = 40,320 orders
@@ -72,7 +73,7 @@ def budget_table(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
 
 def budget_metric(runs: pd.DataFrame) -> str | None:
     """The metric the budget view ranks by: FID where measured, else the first scored leaderboard column."""
-    from harness.core.columns import leaderboard_columns
+    from harness.metrics.columns import leaderboard_columns
 
     candidates = ["fid", *[m for m in leaderboard_columns() if column(m).better and m != "train_seconds"]]
     return next((m for m in candidates if trial_scores(runs, m)), None)

@@ -19,34 +19,15 @@ must survive three things a statistician would ask about:
 import math
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-from harness.core.columns import CONFIDENCE, NOT_APPLICABLE, column, feature_space_variants, scored_columns
+from harness.core.columns import CONFIDENCE, NOT_APPLICABLE
+from harness.config.claims import Claim
+from harness.metrics.columns import column, feature_space_variants
 from harness.store import STATUS_COMPLETED
 
 if TYPE_CHECKING:
     import pandas as pd
 
 SUPPORTED, CONTRADICTED, NOT_SIGNIFICANT, NO_DATA = "supported", "contradicted", "not significant", "no data"
-
-
-class Claim(BaseModel):
-    """One `[[claim]]` table of a suite."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-    text: str = Field(min_length=1, description="the claim in words")
-    metric: str = Field(description="a result column, e.g. fid or reconstruction_mse")
-    better: str = Field(description="configuration expected to be better (a run name, plus matrix values if any)")
-    than: str = Field(description="configuration it should beat")
-
-    @field_validator("metric")
-    @classmethod
-    def _known_metric(cls, value: str) -> str:
-        scored = sorted(scored_columns())
-        if value not in scored:
-            raise ValueError(f"unknown metric {value!r}; expected one of: {', '.join(scored)}")
-        return value
 
 
 MIN_SEEDS = 3

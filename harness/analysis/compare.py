@@ -13,24 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from rich.markup import escape
 
 from harness.analysis.aggregate import load_runs, summarize
 from harness.analysis.claims import welch
-from harness.core.columns import NOT_APPLICABLE, column, leaderboard_columns
+from harness.core.columns import NOT_APPLICABLE
+from harness.metrics.columns import column, leaderboard_columns
 from harness.core.errors import HarnessError
-from harness.presentation.leaderboard import format_cell, setting_text
+from harness.analysis.comparability import SETTINGS, setting_text
 from harness.store import STATUS_COMPLETED, SuiteFolder
-from harness.presentation.terminal import Field, Grid
-
-# Settings compared across folders: column of the runs table -> what it is called.
-SETTINGS = {
-    "fid_samples": "samples for FID/KID/PR", "evaluator_sha256": "evaluator (sha256)",
-    "autoencoder_sha256": "autoencoder (sha256)", "likelihood_model": "likelihood model",
-    "setup": "configuration", "mixed_precision": "mixed precision", "device": "device",
-    "torch": "torch version", "harness": "harness version",
-}
-
 
 @dataclass
 class Comparison:
@@ -38,35 +28,6 @@ class Comparison:
     table: pd.DataFrame  # one row per (other folder, configuration, metric)
     differing: list[tuple[str, list[str]]] = field(default_factory=list)  # setting, its values per folder
     unmatched: list[str] = field(default_factory=list)  # configurations not in every folder
-
-    def grids(self) -> list[Grid]:
-        """The terminal view: per compared folder, its metrics against the baseline's (configuration and
-        metric repeated when split to fit), then the settings that differ, if any."""
-        styles = {"better": "green", "worse": "red"}
-        fields = [Field("configuration"), Field("metric"), Field("A", "right"), Field("B", "right"),
-                  Field("B − A (95% Welch CI)", "right"), Field("verdict", wraps=True)]
-        grids = []
-        for folder in self.folders[1:]:
-            rows = []
-            for _, row in self.table[self.table["folder"] == str(folder)].iterrows():
-                metric, verdict = row["metric"], row["verdict"]
-                difference = "" if pd.isna(row["difference"]) else _cell(metric, row["difference"], row["difference_ci"])
-                rows.append([escape(row["configuration"]), escape(f"{column(metric).label} {column(metric).arrow}"),
-                             _cell(metric, row["base_mean"], row["base_ci"]), _cell(metric, row["mean"], row["ci"]),
-                             difference, f"[{styles[verdict]}]{verdict}[/]" if verdict in styles else escape(verdict)])
-            grids.append(Grid(escape(f"A: {self.folders[0]}   B: {folder}"), fields, rows, keep=2,
-                              caption="mean ± 95% CI over seeds; verdict: whether the interval of B − A excludes 0"))
-        if self.differing:
-            rows = [[escape(setting), *(escape(v) for v in values)] for setting, values in self.differing]
-            grids.append(Grid("[yellow]settings that differ: numbers may differ for these reasons too[/]",
-                              [Field("setting", wraps=True),
-                               *(Field(chr(65 + i), wraps=True) for i in range(len(self.folders)))], rows))
-        return grids
-
-
-def _cell(metric: str, mean: object, interval: object) -> str:
-    """`mean ± interval` at the metric's precision, as the leaderboard writes it."""
-    return format_cell(pd.Series({metric: mean, f"{metric}_ci": interval}), metric)
 
 
 def compare_results(folders: list[Path], metrics: list[str] | None = None) -> Comparison:
@@ -124,7 +85,8 @@ def _row(folder: str, configuration: str, metric: str, base: pd.Series, other: p
 def _differing(completed: list[pd.DataFrame], shared: list[str]) -> list[tuple[str, list[str]]]:
     """Every setting whose values (over the shared configurations' runs) differ between folders."""
     differing = []
-    for setting, label in SETTINGS.items():
+    for setting, described in SETTINGS.items():
+        label = described.label
         if setting == "setup":  # the configuration itself: name each key whose value differs
             for configuration in shared:
                 setups = [_setup(r[r["configuration"] == configuration]) for r in completed]

@@ -104,7 +104,7 @@ def parse_search(table: Any, where: str) -> tuple[Search | None, list[tuple[str,
         problems.append((f"{where}.seed", "expected a whole number in [0, 2^32)"))
     select = table.get("select")
     if select is not None:
-        from harness.core.columns import scored_columns
+        from harness.metrics.columns import scored_columns
 
         if select not in scored_columns():
             problems.append((f"{where}.select", f"{select!r} is not a scored metric; the metric that picks the best "

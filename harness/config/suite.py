@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, V
 
 from harness.datasets import DATASETS
 from harness.core.errors import SuiteError
-from harness.analysis.claims import Claim
+from harness.config.claims import Claim
 from harness.config.evaluation import EvaluationConfig
 from harness.models import MODELS
 from harness.models.options import ModelOptions, display_option, late_option, resolved

@@ -1,5 +1,7 @@
 """Errors that end a command with a clear message instead of a traceback."""
 
+from pathlib import Path
+
 
 class HarnessError(Exception):
     """A user-facing failure: `message` says what is wrong and how to fix it.
@@ -46,3 +48,13 @@ def storage_problem(err: OSError, where: object = None) -> str:
              errno.EPERM: "you may not write there; fix its permissions or pass --results DIR"}
     fix = fixes.get(err.errno or 0, "check the path and the disk")
     return f"{path}: {err.strerror or err} ({fix})"
+
+
+class ResultsFileError(HarnessError):
+    """A results file is missing, truncated or not what it should be; the message names it."""
+
+    exit_code = 2
+
+    def __init__(self, path: Path, problem: str, fix: str = "") -> None:
+        self.path = path
+        super().__init__(f"{path}: {problem}" + (f"; {fix}" if fix else ""))

@@ -15,7 +15,8 @@ import torch
 
 from harness.datasets import DatasetSpec
 from harness.evaluation.figures import model_figures
-from harness.evaluation.session import EvaluationSession, subset_indices, subset_record
+from harness.evaluation.session import EvaluationSession
+from harness.core.seeds import subset_indices, subset_record
 from harness.metrics import METRICS, NOT_APPLICABLE
 from harness.models import build_model
 from harness.models.base import GenerativeModel

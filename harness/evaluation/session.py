@@ -8,7 +8,7 @@ scored by the metrics that do not.
 Every comparison with data uses a **seeded random subset** (or the whole split), never "the first
 N": MNIST's test set is ordered by writer group, and its first 5,000 images are the cleaner half
 (FID 20 instead of 5 against training images). The subsets are prefixes of one permutation per
-split, seeded with REFERENCE_SEED, so they are the same for every run of every suite and nested
+split, seeded with harness.core.seeds.REFERENCE_SEED, so they are the same for every run of every suite and nested
 (the first 1,000 of the 5,000-image subset are the 1,000-image subset).
 """
 
@@ -23,30 +23,14 @@ from harness.core.errors import HarnessError
 from harness.config.evaluation import EvaluationConfig
 from harness.evaluation.evaluator import EvaluatorNet, load_evaluator
 from harness.models.base import GenerativeModel
-from harness.core.seeds import derived_seed
+from harness.core.seeds import derived_seed, subset_indices, subset_record
 from harness.execution.strategy import Strategy
 
 SAMPLE_CHUNK = 500  # generated images per chunk (one seeded generator each)
 FEATURE_BATCH = 1000
 EVAL_SEED = 1234  # fixed: every run is evaluated on the same latents
-REFERENCE_SEED = 20260101  # fixed: the permutations that pick the data subsets (recorded with every number)
 # Which pinned evaluator each feature space comes from, and the suffix of its metric columns.
 SPACE_SUFFIX = {"classifier": "", "autoencoder": "_ae", "inception": ""}
-
-
-def subset_indices(total: int, size: int, split: str) -> "torch.Tensor":
-    """The first `size` indices of the split's seeded permutation (all of them, in order, when size == total)."""
-    if size >= total:
-        return torch.arange(total)
-    generator = torch.Generator().manual_seed(derived_seed(REFERENCE_SEED, split))
-    return torch.randperm(total, generator=generator)[:size]
-
-
-def subset_record(total: int, size: int, split: str) -> dict[str, Any]:
-    """How a subset was chosen, for the settings recorded next to a number."""
-    if size >= total:
-        return {"split": split, "images": f"all {total}"}
-    return {"split": split, "images": size, "of": total, "chosen": "seeded random subset", "seed": REFERENCE_SEED}
 
 
 @dataclass

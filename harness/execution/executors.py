@@ -64,7 +64,7 @@ def task_command(suite: Suite, results: Path, run: RunSpec, options: ClusterOpti
 
 def why_not_submit(folder: SuiteFolder, run: RunSpec, jobs: dict[str, Any], executor: str) -> str | None:
     """Why `run` (not complete) needs no new job: it is running somewhere, or its job is still queued."""
-    claim = folder.read_claim(run.id)
+    claim = folder.read_lock(run.id)
     if claim is not None and claim.status == STATUS_RUNNING and process_alive(claim):
         return f"running (claimed by {claim.host} pid {claim.pid})"
     job = jobs.get(run.id)

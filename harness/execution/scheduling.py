@@ -4,8 +4,8 @@ Runs are claimed one at a time, longest expected first, by whichever process is 
 classic longest-processing-time rule, so a 45-minute run starts at once and the short ones
 fill the gaps instead of leaving a process idle at the end.
 
-A claim is a file, `claims/<run id>.json` in the suite's results folder, created with O_EXCL
-(the results store's `create_claim`). We chose files over torch.distributed's key-value store
+A claim is a file, `locks/<run id>.json` in the suite's results folder, created with O_EXCL
+(the results store's `create_lock`). We chose files over torch.distributed's key-value store
 because the folder is the one thing every participant already shares: the processes of one
 launch, the machines of a multi-node launch, two independent launches on one folder (they
 share the work instead of colliding), and Slurm array tasks. A claim holds its owner (launch,
@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-from harness.store import STATUS_COMPLETED, STATUS_RUNNING, STATUS_SKIPPED, Claim, ResultsFileError, SuiteFolder, now
+from harness.store import STATUS_COMPLETED, STATUS_RUNNING, STATUS_SKIPPED, RunLock, ResultsFileError, SuiteFolder, now
 from harness.config.suite import RunSpec
 
 HEARTBEAT_SECONDS = 5.0  # how often an owner rewrites its claim
@@ -64,7 +64,7 @@ def process_started(pid: int) -> float | None:
         return None
 
 
-def process_alive(claim: Claim) -> bool:
+def process_alive(claim: RunLock) -> bool:
     """Whether the claim's owner still runs: by pid and start time on this machine, by heartbeat elsewhere."""
     if claim.host == socket.gethostname():
         try:
@@ -78,14 +78,14 @@ def process_alive(claim: Claim) -> bool:
     return time.time() - claim.heartbeat < STALE_AFTER_SECONDS
 
 
-class RunClaims:
+class RunLocks:
     """One process's view of the claims of a suite folder, for one launch."""
 
     def __init__(self, folder: SuiteFolder, launch: str, process: int,
                  log: Callable[[str], None] = lambda text: None) -> None:
         self.folder, self.launch, self.process, self.log = folder, launch, process, log
         self.started_at = now()
-        self.held: Claim | None = None
+        self.held: RunLock | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._heartbeat: threading.Thread | None = None
@@ -109,14 +109,14 @@ class RunClaims:
 
     def take(self, run: RunSpec, cost: float = 0.0) -> bool:
         """Hold the lock on `run` unless a live process holds it (a dead holder's lock is taken over)."""
-        claim = Claim(run=run.id, launch=self.launch, process=self.process, host=socket.gethostname(),
+        claim = RunLock(run=run.id, launch=self.launch, process=self.process, host=socket.gethostname(),
                       pid=os.getpid(), process_started=process_started(os.getpid()), claimed_at=now(),
                       heartbeat=time.time(), expected_cost=cost)
         for _ in range(2):  # a second try after retiring a dead claim
-            if self.folder.create_claim(claim):
+            if self.folder.create_lock(claim):
                 self._hold(claim)
                 return True
-            existing = self.folder.read_claim(run.id)
+            existing = self.folder.read_lock(run.id)
             if existing is None or existing.launch == self.launch:
                 return False  # being written by a winner, or ours: taken (or already done) in this launch
             if existing.status == STATUS_RUNNING and process_alive(existing):
@@ -124,7 +124,7 @@ class RunClaims:
             # Finished by an earlier launch (the run's record decides if it needs training) or left
             # by a process that died: retire it and try again.
             dead = existing.status == STATUS_RUNNING
-            if not self.folder.retire_claim(run.id, "dead" if dead else "finished"):
+            if not self.folder.retire_lock(run.id, "dead" if dead else "finished"):
                 return False
             if dead:
                 self.log(f"{run.id}: taking over its stale lock ({existing.host} pid {existing.pid}, claimed "
@@ -145,7 +145,7 @@ class RunClaims:
 
     # -- the held claim ----------------------------------------------------------------------
 
-    def _hold(self, claim: Claim) -> None:
+    def _hold(self, claim: RunLock) -> None:
         self.held = claim
         self._stop.clear()
         self._heartbeat = threading.Thread(target=self._beat, name="harness-claim-heartbeat", daemon=True)
@@ -162,7 +162,7 @@ class RunClaims:
         with self._lock:
             if self.held is not None:
                 self.held.heartbeat = time.time()
-                self.folder.update_claim(self.held)
+                self.folder.update_lock(self.held)
 
     def progress(self, steps_done: int, total_steps: int, detail: str) -> None:
         """Recorded in the claim at the next heartbeat (the main process displays it)."""
@@ -180,20 +180,20 @@ class RunClaims:
             if self.held is not None:
                 self.held.status, self.held.heartbeat = status, time.time()
                 self.held.steps_done = self.held.total_steps if status == STATUS_COMPLETED else self.held.steps_done
-                self.folder.update_claim(self.held)
+                self.folder.update_lock(self.held)
             self.held = None
 
     # -- the main process --------------------------------------------------------------------
 
-    def launch_claims(self) -> list[Claim]:
-        return [claim for claim in self.folder.claims() if claim.launch == self.launch]
+    def launch_locks(self) -> list[RunLock]:
+        return [claim for claim in self.folder.locks() if claim.launch == self.launch]
 
-    def wait_until_done(self, run_ids: list[str], on_poll: Callable[[list[Claim]], None]) -> None:
+    def wait_until_done(self, run_ids: list[str], on_poll: Callable[[list[RunLock]], None]) -> None:
         """Block until every run of `run_ids` claimed in this launch is finished or its owner died,
         calling `on_poll` with this launch's claims each time it looks."""
         wanted = set(run_ids)
         while True:
-            claims = [claim for claim in self.launch_claims() if claim.run in wanted]
+            claims = [claim for claim in self.launch_locks() if claim.run in wanted]
             on_poll(claims)
             if all(claim.status != STATUS_RUNNING or not process_alive(claim) for claim in claims):
                 return

@@ -35,8 +35,8 @@ from harness.store import SuiteFolder, now
 
 if TYPE_CHECKING:
     from harness.models.base import GenerativeModel
-    from harness.execution.scheduling import RunClaims
-    from harness.store import Claim
+    from harness.execution.scheduling import RunLocks
+    from harness.store import RunLock
     from harness.config.suite import RunSpec
 
 # accelerate's AcceleratedOptimizer.step asks importlib whether `lomo_optim` is installed on every
@@ -121,7 +121,7 @@ class Strategy(ABC):
     def computes_reference(self) -> bool:
         """Whether this process takes part in computing the suite's real-data floor."""
 
-    claims: "RunClaims | None" = None  # the run locks this process takes (harness/scheduling.py)
+    locks: "RunLocks | None" = None  # the run locks this process takes (harness/scheduling.py)
 
     @abstractmethod
     def start_launch(self, folder: SuiteFolder, log: Callable[[str], None] = lambda text: None) -> str:
@@ -133,19 +133,19 @@ class Strategy(ABC):
 
     def run_finished(self, run: "RunSpec", status: str) -> None:
         """This process is done with `run` (trained and evaluated, or failed): its lock is released."""
-        if self.claims is not None:
-            self.claims.release(status)
+        if self.locks is not None:
+            self.locks.release(status)
 
     def report_progress(self, steps_done: int, total_steps: int, detail: str) -> None:
         """How far this process's current run is (in its claim, for `status` and a run-parallel display)."""
-        if self.claims is not None:
-            self.claims.progress(steps_done, total_steps, detail)
+        if self.locks is not None:
+            self.locks.progress(steps_done, total_steps, detail)
 
-    def others(self) -> list["Claim"]:
+    def others(self) -> list["RunLock"]:
         """What the launch's other processes are doing (claims), for the main process's display."""
         return []
 
-    def wait_for_others(self, runs: list["RunSpec"], on_poll: Callable[[list["Claim"]], None]) -> None:
+    def wait_for_others(self, runs: list["RunSpec"], on_poll: Callable[[list["RunLock"]], None]) -> None:
         """Main process: block until the launch's other processes are done with their share of `runs`."""
 
     @property
@@ -247,19 +247,19 @@ class DataParallel(Strategy):
     def start_launch(self, folder: SuiteFolder, log: Callable[[str], None] = lambda text: None) -> str:
         from accelerate.utils import broadcast_object_list
 
-        from harness.execution.scheduling import RunClaims
+        from harness.execution.scheduling import RunLocks
 
         launch = [_write_launch(folder, self.name, self.num_processes) if self.is_main else None]
         if self.num_processes > 1:
             broadcast_object_list(launch)
             _check_sees_launch(folder, launch[0], self.accelerator.process_index)
         # The main process holds the launch's run locks; the others follow its decisions.
-        self.claims = RunClaims(folder, launch[0], 0, log) if self.is_main else None
+        self.locks = RunLocks(folder, launch[0], 0, log) if self.is_main else None
         return launch[0]
 
     def assign(self, runs: list["RunSpec"], folder: SuiteFolder, costs: dict[str, float]) -> Iterator["RunSpec"]:
         for run in runs:
-            won = self.claims is not None and self.claims.claim(run, costs[run.id])
+            won = self.locks is not None and self.locks.claim(run, costs[run.id])
             if self.any_process(won):
                 yield run
 
@@ -392,25 +392,25 @@ class RunParallel(DataParallel):
         return self.is_main  # alone: the processes do not compute together
 
     def start_launch(self, folder: SuiteFolder, log: Callable[[str], None] = lambda text: None) -> str:
-        from harness.execution.scheduling import RunClaims
+        from harness.execution.scheduling import RunLocks
 
         launch = _write_launch(folder, self.name, self.world_size) if self.is_main else None
         if self.world_size > 1:
             launch = _exchange_through_launcher_store("harness/launch", launch)
             _check_sees_launch(folder, launch, self.rank)
-        self.claims = RunClaims(folder, launch, self.rank, log)
+        self.locks = RunLocks(folder, launch, self.rank, log)
         return launch
 
     def assign(self, runs: list["RunSpec"], folder: SuiteFolder, costs: dict[str, float]) -> Iterator["RunSpec"]:
-        assert self.claims is not None, "start_launch first"
-        yield from self.claims.claim_each(runs, costs)
+        assert self.locks is not None, "start_launch first"
+        yield from self.locks.claim_each(runs, costs)
 
-    def others(self) -> list["Claim"]:
-        return self.claims.launch_claims() if self.claims is not None else []
+    def others(self) -> list["RunLock"]:
+        return self.locks.launch_locks() if self.locks is not None else []
 
-    def wait_for_others(self, runs: list["RunSpec"], on_poll: Callable[[list["Claim"]], None]) -> None:
-        if self.claims is not None and self.world_size > 1:
-            self.claims.wait_until_done([run.id for run in runs], on_poll)
+    def wait_for_others(self, runs: list["RunSpec"], on_poll: Callable[[list["RunLock"]], None]) -> None:
+        if self.locks is not None and self.world_size > 1:
+            self.locks.wait_until_done([run.id for run in runs], on_poll)
 
     @property
     def failure_stops_everyone(self) -> bool:

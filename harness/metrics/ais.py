@@ -30,7 +30,7 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from harness.metrics import METRICS
+from harness.metrics.registry import METRICS
 from harness.metrics.base import Column, Metric
 from harness.models.capabilities import Decodes
 from harness.core.seeds import derived_seed
@@ -150,7 +150,6 @@ def pilot_step_sizes(prior: Prior, log_likelihood_for: Callable[[int], LogLikeli
                      steps: int, leapfrog: int, generator: torch.Generator,
                      device: torch.device | str = "cpu") -> torch.Tensor:
     """Step sizes (steps, images * chains) from an adapting pilot run with PILOT_CHAINS chains per image."""
-    import torch
 
     _, used = annealed_importance_sampling(prior, log_likelihood_for(PILOT_CHAINS), images * PILOT_CHAINS, steps,
                                            leapfrog, generator, device=device)
@@ -238,7 +237,7 @@ class AnnealedImportanceSampling(Metric):
     def compute(self, model, session) -> dict[str, Any]:
         import torch
 
-        from harness.evaluation.session import subset_indices
+        from harness.core.seeds import subset_indices
         from harness.metrics.reconstruction import frozen
         from harness.models.likelihoods import dequantize
 

@@ -8,13 +8,42 @@ the evaluation puts training images where a model's samples would be.
 """
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from harness.core.columns import NOT_APPLICABLE, Column  # noqa: F401  (re-exported for metric modules)
 
 if TYPE_CHECKING:
-    from harness.evaluation.session import EvaluationSession
+    import torch
+
     from harness.models.base import GenerativeModel
+
+
+class EvaluationSession(Protocol):
+    """What a metric may ask of the evaluation it runs in (harness.evaluation.session implements it).
+
+    Declared here, where metrics live, so that metrics depend on this protocol and not on the
+    evaluation package that calls them.
+    """
+
+    config: Any  # the suite's [evaluation] settings
+    dataset: Any  # harness.datasets.Dataset
+    strategy: Any  # harness.execution.strategy.Strategy: map_chunks spreads work over processes
+    device: "torch.device"
+    run: Any  # this run's caches; metrics leave tensors for its files in run.artifacts
+    test_images: "torch.Tensor"
+    reference_labels: "torch.Tensor"
+
+    def feature_spaces(self) -> list[str]: ...
+    def reference_subset(self) -> dict[str, Any]: ...
+    def test_indices(self, size: int) -> "torch.Tensor": ...
+    def test_subset(self, size: int) -> dict[str, Any]: ...
+    def evaluator_info(self) -> dict[str, Any]: ...
+    def shared(self, key: str, build: Any) -> Any: ...
+    def details(self, metric: str) -> dict[str, Any]: ...
+    def reference_features(self, space: str) -> "torch.Tensor": ...
+    def samples(self, model: "GenerativeModel | None") -> "torch.Tensor": ...
+    def sample_features(self, model: "GenerativeModel | None", space: str) -> "torch.Tensor": ...
+    def sample_logits(self, model: "GenerativeModel | None") -> "torch.Tensor": ...
 
 
 class Metric(ABC):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from harness.metrics import METRICS
+from harness.metrics.registry import METRICS
 from harness.metrics.base import NOT_APPLICABLE, Column, Metric
 from harness.models.capabilities import BoundsLikelihood
 from harness.core.seeds import derived_seed

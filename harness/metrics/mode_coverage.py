@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from harness.metrics import METRICS
+from harness.metrics.registry import METRICS
 from harness.metrics.base import Column, Metric
 
 if TYPE_CHECKING:

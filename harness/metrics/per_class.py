@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from harness.metrics import METRICS
+from harness.metrics.registry import METRICS
 from harness.metrics.base import NOT_APPLICABLE, Column, Metric
 from harness.metrics.sample_quality import SPACES, frechet_distance, gaussian_statistics
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from harness.metrics import METRICS
+from harness.metrics.registry import METRICS
 from harness.metrics.base import Column, Metric
 from harness.models.capabilities import Decodes, Encodes
 from harness.core.seeds import derived_seed

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from harness.metrics import METRICS
+from harness.metrics.registry import METRICS
 from harness.metrics.base import NOT_APPLICABLE, Column, Metric
 from harness.core.seeds import derived_seed
 

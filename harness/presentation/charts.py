@@ -18,7 +18,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from harness.core.columns import INTERVAL_KIND, NOT_APPLICABLE, column  # noqa: E402
+from harness.core.columns import INTERVAL_KIND, NOT_APPLICABLE  # noqa: E402
+from harness.metrics.columns import column
 from harness.analysis.aggregate import first_readable  # noqa: E402
 from harness.store import HISTORY_BOOKKEEPING, ResultsFileError, RunFolder, SuiteFolder, atomic_write  # noqa: E402
 

@@ -7,8 +7,9 @@ from typing import Any
 import pandas as pd
 from rich.markup import escape
 
-from harness.core.columns import INTERVAL_KIND, NOT_APPLICABLE, Column, column
-from harness.store import STATUS_COMPLETED
+from harness.core.columns import INTERVAL_KIND, NOT_APPLICABLE, Column
+from harness.analysis.comparability import MARK_COLUMN
+from harness.metrics.columns import column
 from harness.presentation.terminal import Field, Grid
 
 FORMATS = ("md", "csv", "latex", "json")
@@ -44,44 +45,6 @@ def number_text(value: float, column: Column, interval: bool = False) -> str:
     if magnitude >= digits - 1:
         return f"{round(value, digits - 1 - magnitude):,.0f}"
     return f"{value:.{digits}g}"
-
-
-# Settings that change what a number means. A configuration scored under another value than the
-# suite's most common one is marked in its status and is not ranked (no "best") against the rest.
-SCORING_SETTINGS = {"fid_samples": "samples", "evaluator_sha256": "evaluator", "autoencoder_sha256": "autoencoder",
-                    "likelihood_model": "likelihood model"}
-MARK_COLUMN = "scored_differently"
-
-
-def mark_mixed_settings(agg: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
-    """`agg` with a MARK_COLUMN: '' or e.g. 'scored with samples 1000 (others: 5000)'."""
-    completed = runs[runs["status"] == STATUS_COMPLETED]
-    marks: dict[str, list[str]] = {}
-    for setting, label in SCORING_SETTINGS.items():
-        if setting not in completed:
-            continue
-        values = completed[setting].dropna()
-        values = values[values != NOT_APPLICABLE].map(setting_text)
-        if values.nunique() <= 1:
-            continue
-        counts = values.value_counts()
-        # The most common value is the reference; with a tie there is none and every side is marked.
-        common = {counts.index[0]} if counts.iloc[0] > counts.iloc[1] else set()
-        for configuration, group in values.groupby(completed.loc[values.index, "configuration"]):
-            own = sorted(set(group) - common)
-            if own:
-                others = ", ".join(sorted(set(values) - set(group))) or ", ".join(sorted(common))
-                marks.setdefault(str(configuration), []).append(f"{label} {', '.join(own)} (others: {others})")
-    return agg.assign(**{MARK_COLUMN: [("scored with " + "; ".join(marks[c])) if c in marks else ""
-                                       for c in agg["configuration"]]})
-
-
-def setting_text(value: Any) -> str:
-    """A setting's value as shown: whole floats as integers, a sha256 as its first 8 hex digits."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    text = str(value)
-    return text[:8] if len(text) == 64 else text  # a sha256: its first 8 hex digits
 
 
 def best_configurations(agg: pd.DataFrame, metric: str) -> set[str]:
@@ -175,20 +138,3 @@ def export(agg: pd.DataFrame, metrics: list[str], fmt: str) -> str:
         records = json.loads(numeric.to_json(orient="records"))
         return json.dumps({"interval": INTERVAL_KIND, "configurations": records}, indent=2)
     raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
-
-
-def comparability_notes(runs: "pd.DataFrame") -> list[str]:
-    """Warnings for numbers that sit side by side but were measured differently."""
-    notes = []
-    if "fid_samples" in runs:
-        sizes = sorted({int(n) for n in runs["fid_samples"].dropna() if isinstance(n, (int, float))})
-        if len(sizes) > 1:
-            notes.append(f"FID and KID were computed at different sample sizes (N = {', '.join(map(str, sizes))}): "
-                         "numbers at different N are not comparable; FID∞ is. Re-evaluate with one "
-                         "`harness evaluate --num-samples N`.")
-    if "likelihood_model" in runs:
-        models = sorted({m for m in runs["likelihood_model"].dropna() if m != NOT_APPLICABLE})
-        if len(models) > 1:
-            notes.append(f"ELBO/IWAE come from different likelihood models ({', '.join(models)}): their nats are "
-                         "densities of different data and not comparable; AIS log-likelihoods are.")
-    return notes

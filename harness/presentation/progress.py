@@ -20,7 +20,7 @@ from harness.presentation.terminal import Field, Grid
 
 if TYPE_CHECKING:
     from harness.pipeline import RunOutcome
-    from harness.store import Claim
+    from harness.store import RunLock
 
 LOOK_AT_OTHERS_SECONDS = 2.0  # how often the main process reads the other processes' claims
 
@@ -34,7 +34,7 @@ class TrainingProgress:
 
     def __init__(self, enabled: bool, costs: dict[str, float], console: Console | None = None,
                  on_update: Callable[[int, int, str], None] | None = None,
-                 others: Callable[[], list["Claim"]] | None = None) -> None:
+                 others: Callable[[], list["RunLock"]] | None = None) -> None:
         self.enabled = enabled
         self.console = console or Console(stderr=True)
         self.costs = costs  # expected cost of every run this launch trains
@@ -111,7 +111,7 @@ class TrainingProgress:
         if time.monotonic() - self.last_look > LOOK_AT_OTHERS_SECONDS:
             self.show_others(self.others())
 
-    def show_others(self, claims: list["Claim"]) -> None:
+    def show_others(self, claims: list["RunLock"]) -> None:
         """One line per other process of the launch: its run and how far it is."""
         self.last_look = time.monotonic()
         if not self.enabled:

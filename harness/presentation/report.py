@@ -17,9 +17,12 @@ from harness.analysis import budget
 from harness.presentation import charts
 from harness.analysis.aggregate import aggregate, first_readable, load_runs, unreadable_runs
 from harness.analysis.claims import MIN_SEEDS, judge_all
-from harness.core.columns import INTERVAL_KIND, chart_columns, column, leaderboard_columns
+from harness.core.columns import INTERVAL_KIND
+from harness.metrics.columns import chart_columns, column, leaderboard_columns
 from harness.store.images import image_grid
-from harness.presentation.leaderboard import comparability_notes, export, mark_mixed_settings, number_text, sort_frame
+from harness.presentation.leaderboard import export, number_text, sort_frame
+from harness.analysis.comparability import comparability_notes
+from harness.analysis.comparability import mark_mixed_settings
 from harness.store import ResultsFileError, RunFolder, SuiteFolder, write_text
 from harness.config.suite import load_suite
 

@@ -5,7 +5,7 @@
     <results>/<suite>/reference/                  the real-data floor and the test/train feature statistics
     <results>/<suite>/report.{md,html}, leaderboard.{md,csv}, charts/   written by `harness report`
     <results>/<suite>/launch.json                 the current launch's id (every node checks it sees this folder)
-    <results>/<suite>/claims/<run id>.json        who trains the run: launch, host, pid, progress (Claim)
+    <results>/<suite>/locks/<run id>.json        who trains the run: launch, host, pid, progress (RunLock)
     <results>/<suite>/jobs.json, jobs/            cluster jobs submitted for runs (--executor), submitit's logs
     <results>/<suite>/<run id>/config.json        resolved configuration + its hash        (RunConfig)
     <results>/<suite>/<run id>/run.json           status, times, parameters, device, versions (RunRecord)
@@ -30,214 +30,18 @@ import io
 import json
 import os
 import shutil
-import tempfile
-from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
-
-from harness.core.errors import HarnessError
+from harness.core.errors import HarnessError, ResultsFileError
+from harness.core.files import UMASK, atomic_write, read_json, write_json, write_text
+from harness.core.statuses import STATUS_COMPLETED
+from harness.store.records import MetricsRow, ReferenceRecord, RunConfig, RunLock, RunRecord
 
 if TYPE_CHECKING:
     import numpy as np
     import torch
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-STATUS_RUNNING = "running"
-STATUS_COMPLETED = "completed"
-STATUS_FAILED = "failed"
-STATUS_DIVERGED = "diverged"
-STATUS_INTERRUPTED = "interrupted"  # stopped by a signal; its checkpoint resumes it
-STATUS_UNREADABLE = "unreadable"  # not in a record: a reader's word for a run whose files are corrupt
-STATUS_SKIPPED = "skipped"  # not in a record: a launch's word for a run complete from an earlier launch
-
-
-# history.jsonl keys that are not losses (every other number in a history row is a loss)
-HISTORY_BOOKKEEPING = frozenset({"epoch", "images_per_second", "epoch_seconds", "train_seconds", "images_per_process",
-                                 "overlapping_images"})
-
-
-class ResultsFileError(HarnessError):
-    """A results file is missing, truncated or not what it should be; the message names it."""
-
-    exit_code = 2
-
-    def __init__(self, path: Path, problem: str, fix: str = "") -> None:
-        self.path = path
-        super().__init__(f"{path}: {problem}" + (f"; {fix}" if fix else ""))
-
-
-# -- atomic writes ---------------------------------------------------------------------------
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call `write(tmp)` on a temp file beside `path`, then rename it over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-
-
-def write_json(path: Path, data: Any) -> None:
-    write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
-
-
-def read_json(path: Path) -> Any:
-    """Parsed JSON, or ResultsFileError naming the file when it is missing or not JSON."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ResultsFileError(path, "file is missing") from None
-    except (OSError, UnicodeDecodeError, ValueError) as err:
-        raise ResultsFileError(path, f"not readable JSON ({err})", "the file is truncated or corrupt") from None
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-# -- typed files -----------------------------------------------------------------------------
-
-
-class _File(BaseModel):
-    """A JSON results file: known keys are typed, unknown ones are kept (newer versions add keys)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    @classmethod
-    def read(cls, path: Path) -> "Any":
-        data = read_json(path)
-        try:
-            return cls.model_validate(data)
-        except ValidationError as err:
-            first = err.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "top level"
-            raise ResultsFileError(path, f"not a valid {cls.__name__} ({where}: {first['msg']})",
-                                   "the file is corrupt or from another tool") from None
-
-    def write(self, path: Path) -> None:
-        write_json(path, self.model_dump(mode="json"))
-
-
-class RunConfig(_File):
-    """config.json: everything that determined training, and its hash."""
-
-    id: str
-    name: str
-    suite: str
-    config_hash: str
-    matrix: dict[str, Any] = {}
-    trial: int | None = None  # random search: the trial's index (its drawn values are in `matrix`)
-    dataset: str
-    model: str
-    seed: int
-    mixed_precision: str
-    training: dict[str, Any]
-    model_options: dict[str, Any]
-
-
-class RunRecord(_File):
-    """run.json: what happened to a run (status, where and how it trained, what it cost)."""
-
-    id: str
-    name: str
-    suite: str
-    config_hash: str
-    status: str
-    started_at: str | None = None
-    finished_at: str | None = None
-    epochs: int
-    epochs_completed: int = 0
-    device: str | None = None
-    num_processes: int | None = None
-    distributed_type: str | None = None
-    strategy: str | None = None
-    mixed_precision: str | None = None
-    mixed_precision_source: str | None = None
-    forward_dtypes: dict[str, str] | None = None
-    versions: dict[str, str] = {}
-    git_commit: str | None = None
-    data_folder: str | None = None  # the dataset's folder it trained on; `evaluate` reads the data from there
-    parameters: dict[str, int] = {}
-    steps: int | None = None
-    train_seconds: float | None = None
-    images_per_second: float | None = None
-    final_losses: dict[str, float] = {}
-    replicas_identical: bool | None = None
-    error: str | None = None
-    total_seconds: float | None = None
-    # Steps trained with fewer than `threads` threads while other processes needed the cores, and
-    # the fewest (harness/cpu_share.py); absent when the run kept its threads throughout.
-    steps_with_fewer_threads: int | None = None
-    fewest_threads: int | None = None
-    resumed: list[dict[str, Any]] = []  # each resume: when, from which epoch and step
-    stopped_at: dict[str, int] | None = None  # interrupted or diverged: {"epoch", "step"} (1-based)
-    last_finite_losses: dict[str, float] | None = None  # diverged: the last losses that were still numbers
-
-
-class MetricsRow(_File):
-    """metrics_row.json: one flat row per run; metric columns are the extra keys."""
-
-    id: str
-    name: str
-    suite: str
-    model: str
-    seed: int
-    config_hash: str
-    evaluation_seconds: float | None = None
-
-    @property
-    def values(self) -> dict[str, Any]:
-        return self.model_dump()
-
-
-class Claim(_File):
-    """claims/<run id>.json: which process of which launch trains a run, and how far it got: the
-    run's lock (harness/scheduling.py), taken by the process that trains or evaluates it.
-
-    Created atomically (O_EXCL) by the process that wins the run; rewritten by its owner as
-    it progresses (the heartbeat other launches use to tell a live claim from a dead one).
-    """
-
-    run: str
-    launch: str
-    process: int
-    host: str
-    pid: int
-    process_started: float | None = None  # with host and pid, identifies the owner (pids are reused)
-    claimed_at: str
-    heartbeat: float  # time.time() of the owner's last update
-    expected_cost: float
-    steps_done: int = 0
-    total_steps: int = 0
-    status: str = STATUS_RUNNING  # the run's final status once the owner is done with it
-    detail: str = ""  # e.g. "epoch 3/10 | 2,310 img/s"
-
-
-class ReferenceRecord(_File):
-    """reference/metrics.json: the real-data floor (training images scored like a model)."""
-
-    what: str
-    values: dict[str, Any]
-    seconds: float | None = None
-
-
-# -- folders ---------------------------------------------------------------------------------
 
 
 class RunFolder:
@@ -461,7 +265,7 @@ class SuiteFolder:
         self.leaderboard_md = self.dir / "leaderboard.md"
         self.leaderboard_csv = self.dir / "leaderboard.csv"
         self.launch_file = self.dir / "launch.json"
-        self.claims_dir = self.dir / "claims"
+        self.locks_dir = self.dir / "locks"
         self.jobs_file = self.dir / "jobs.json"
         self.jobs_dir = self.dir / "jobs"
 
@@ -530,7 +334,7 @@ class SuiteFolder:
         readers show it as unreadable instead of silently dropping it."""
         if not self.dir.is_dir():
             return iter(())
-        own = {self.reference_dir.name, self.charts.name, self.claims_dir.name, self.jobs_dir.name}
+        own = {self.reference_dir.name, self.charts.name, self.locks_dir.name, self.jobs_dir.name}
         return iter([RunFolder(self.dir, p.name) for p in sorted(self.dir.iterdir())
                      if p.is_dir() and p.name not in own and not p.name.startswith(".")])
 
@@ -542,38 +346,38 @@ class SuiteFolder:
     def read_launch(self) -> dict[str, Any] | None:
         return read_json(self.launch_file) if self.launch_file.exists() else None
 
-    def claim_file(self, run_id: str) -> Path:
-        return self.claims_dir / f"{run_id}.json"
+    def lock_file(self, run_id: str) -> Path:
+        return self.locks_dir / f"{run_id}.json"
 
-    def create_claim(self, claim: Claim) -> bool:
-        """Claim a run for this process: True if the claim file did not exist and is now ours.
+    def create_lock(self, claim: RunLock) -> bool:
+        """RunLock a run for this process: True if the claim file did not exist and is now ours.
 
         O_CREAT | O_EXCL is atomic on local filesystems and on NFSv3+, so of several processes
         (of one launch or of independent launches on one folder) exactly one wins.
         """
-        self.claims_dir.mkdir(parents=True, exist_ok=True)
-        path = self.claim_file(claim.run)
+        self.locks_dir.mkdir(parents=True, exist_ok=True)
+        path = self.lock_file(claim.run)
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666 & ~_UMASK)
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666 & ~UMASK)
         except FileExistsError:
             return False
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(json.dumps(claim.model_dump(mode="json")))
         return True
 
-    def read_claim(self, run_id: str) -> Claim | None:
+    def read_lock(self, run_id: str) -> RunLock | None:
         """The run's claim, or None when there is none (or it vanished or is being written)."""
         try:
-            return Claim.read(self.claim_file(run_id))
+            return RunLock.read(self.lock_file(run_id))
         except ResultsFileError:
             return None
 
-    def update_claim(self, claim: Claim) -> None:
-        claim.write(self.claim_file(claim.run))
+    def update_lock(self, claim: RunLock) -> None:
+        claim.write(self.lock_file(claim.run))
 
-    def retire_claim(self, run_id: str, why: str) -> bool:
+    def retire_lock(self, run_id: str, why: str) -> bool:
         """Move a dead claim aside so the run can be claimed again; False if someone else did first."""
-        path = self.claim_file(run_id)
+        path = self.lock_file(run_id)
         aside = path.with_name(f".{path.stem}.{why}.{os.getpid()}.json")
         try:
             path.rename(aside)  # atomic: of two processes retiring the same claim, one succeeds
@@ -582,10 +386,10 @@ class SuiteFolder:
         aside.unlink(missing_ok=True)
         return True
 
-    def claims(self) -> list[Claim]:
-        if not self.claims_dir.is_dir():
+    def locks(self) -> list[RunLock]:
+        if not self.locks_dir.is_dir():
             return []
-        found = (self.read_claim(p.stem) for p in sorted(self.claims_dir.glob("*.json")) if not p.name.startswith("."))
+        found = (self.read_lock(p.stem) for p in sorted(self.locks_dir.glob("*.json")) if not p.name.startswith("."))
         return [claim for claim in found if claim is not None]
 
     # cluster jobs (--executor)

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from harness.store.folders import atomic_write
+from harness.core.files import atomic_write
 
 
 def image_grid(images: torch.Tensor, rows: int, padding: int = 2) -> np.ndarray:
