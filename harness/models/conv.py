@@ -15,7 +15,7 @@ Torch is imported inside the builders: this module is read by `validate`, which 
 
 from pydantic import Field, PositiveInt
 
-from harness.models import register_model
+from harness.models.registry import register_model
 from harness.models.options import ActivationName, GANOptions, ImageShape, VAEOptions
 
 DOWNSAMPLING = 4  # two stride-2 convolutions

@@ -11,8 +11,9 @@ from torch import nn
 
 from harness.models.base import Backward, GenerativeModel, Noise, adam
 from harness.models.latents import Prior
-from harness.models.objectives import GANObjective
+from harness.models.objectives import OBJECTIVES, GANObjective
 from harness.models.options import GANOptions, ImageShape
+from harness.models.registry import FAMILIES
 
 
 def gradient_penalty(scores: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
@@ -121,3 +122,8 @@ class GAN(GenerativeModel):
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return self.decode(self.prior.sample(n, generator).to(self.device())).clamp(0, 1)
+
+
+@FAMILIES.register("gan")
+def build_gan(options: GANOptions, networks: dict[str, nn.Module], image_shape: ImageShape) -> GAN:
+    return GAN(options, networks, image_shape, OBJECTIVES.get(options.objective)())

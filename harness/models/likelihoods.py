@@ -16,17 +16,16 @@ Each says what data it is a density of, so that its nats mean what they say:
 A new likelihood is one class registered here.
 """
 
+from __future__ import annotations
+
 import math
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, ClassVar
-
-import torch
-import torch.nn.functional as F
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from harness.core.registry import Registry
 
 if TYPE_CHECKING:
-    from harness.models.options import VAEOptions
+    import torch
 
 LOG_256 = math.log(256)
 MIN_STD = 1e-3  # a learned Gaussian's standard deviation never goes below this (its density would blow up)
@@ -34,6 +33,8 @@ MIN_STD = 1e-3  # a learned Gaussian's standard deviation never goes below this 
 
 def dequantize(images: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
     """(pixel + u) / 256 for images stored as pixel / 255 and u ~ U(0, 1) of the same shape."""
+    import torch
+
     return (torch.round(images * 255) + uniform) / 256
 
 
@@ -46,7 +47,7 @@ class Likelihood(ABC):
     data: ClassVar[str]  # what it is a density of, in words (recorded with the numbers)
 
     @classmethod
-    def from_options(cls, options: "VAEOptions") -> "Likelihood":
+    def from_options(cls, options: Any) -> "Likelihood":  # a VAEOptions (models/options.py imports this module)
         return cls()
 
     def observe(self, images: torch.Tensor, uniform: torch.Tensor | None) -> torch.Tensor:
@@ -86,12 +87,18 @@ class BernoulliIntensities(Likelihood):
     data = "grey levels in [0, 1] under a Bernoulli cross-entropy (not a normalised density)"
 
     def log_prob(self, outputs: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
+        import torch.nn.functional as F
+
         return -F.binary_cross_entropy_with_logits(outputs, observed, reduction="none").sum(-1)
 
     def batch_nll(self, outputs: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
+        import torch.nn.functional as F
+
         return F.binary_cross_entropy_with_logits(outputs, observed, reduction="sum") / observed.shape[0]
 
     def mean(self, outputs: torch.Tensor) -> torch.Tensor:
+        import torch
+
         return torch.sigmoid(outputs)
 
 
@@ -114,9 +121,13 @@ class ContinuousBernoulli(Likelihood):
     data = "dequantized intensities (pixel + u) / 256"
 
     def log_prob(self, outputs: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
+        import torch
+
         return torch.distributions.ContinuousBernoulli(logits=outputs).log_prob(observed).sum(-1)
 
     def mean(self, outputs: torch.Tensor) -> torch.Tensor:
+        import torch
+
         return torch.distributions.ContinuousBernoulli(logits=outputs).mean
 
 
@@ -132,14 +143,19 @@ class Gaussian(Likelihood):
         self.observation_std = observation_std
 
     @classmethod
-    def from_options(cls, options: "VAEOptions") -> "Likelihood":
+    def from_options(cls, options: Any) -> "Likelihood":  # a VAEOptions (models/options.py imports this module)
         return cls(options.observation_std)
 
     def parameters(self, outputs: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+        import torch
+        import torch.nn.functional as F
+
         mean, raw_std = outputs.chunk(2, dim=dim)
         return torch.sigmoid(mean), MIN_STD + F.softplus(raw_std)
 
     def log_prob(self, outputs: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
+        import torch
+
         mean, std = self.parameters(outputs, -1)
         return torch.distributions.Normal(mean, std).log_prob(observed).sum(-1)
 
@@ -154,5 +170,7 @@ class GaussianFixed(Gaussian):
     outputs_per_pixel = 1
 
     def parameters(self, outputs: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+        import torch
+
         mean = torch.sigmoid(outputs)
         return mean, torch.full_like(mean, self.observation_std)

@@ -7,7 +7,7 @@ module is read by `validate`, which must stay light.
 
 from pydantic import Field, PositiveInt
 
-from harness.models import register_model
+from harness.models.registry import register_model
 from harness.models.options import ActivationName, GANOptions, ImageShape, VAEOptions
 
 

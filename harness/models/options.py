@@ -1,27 +1,35 @@
 """Options of the model families, as pydantic classes (no torch here: suites validate without it).
 
 An architecture's options class subclasses its family's (GANOptions or VAEOptions) and adds
-the architecture's own keys; the family's `build_model` puts the networks into the family.
+the architecture's own keys; `family` names the registered family that puts the networks into a model.
 """
 
-import pkgutil
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
 
-if TYPE_CHECKING:
-    from torch import nn
-
-    from harness.models.base import GenerativeModel
+from harness.core.registry import Registry
+from harness.models.likelihoods import LIKELIHOODS
+from harness.models.objectives import OBJECTIVES
 
 ImageShape = tuple[int, int, int]  # (channels, height, width)
 LatentDistribution = Literal["uniform", "normal"]
-LikelihoodName = Literal["bernoulli_intensities", "bernoulli", "continuous_bernoulli", "gaussian", "gaussian_fixed"]
-# The GAN objectives: one module each in harness/models/objectives/, named as the objective it
-# registers (a test checks the names agree). Listed from the files, so validating a suite needs no torch.
-ObjectiveName = Literal[tuple(sorted(module.name for module in pkgutil.iter_modules([str(Path(__file__).parent /
-                                                                                        "objectives")])))]
+
+
+def registered_in(registry: Registry[Any]) -> AfterValidator:
+    """A name that must be registered when the options are validated, not when this module was
+    imported: an objective or likelihood registered from a user's file is as valid as a built-in."""
+
+    def check(name: str) -> str:
+        if name not in registry:
+            raise ValueError(f"unknown {registry.kind} {name!r}; expected one of: {', '.join(registry.names())}")
+        return name
+
+    return AfterValidator(check)
+
+
+ObjectiveName = Annotated[str, registered_in(OBJECTIVES)]
+LikelihoodName = Annotated[str, registered_in(LIKELIHOODS)]
 ActivationName = Literal["relu", "leaky_relu", "elu", "gelu", "silu", "tanh"]
 # Adam's (beta1, beta2): a TOML list of two numbers in [0, 1).
 Betas = Annotated[list[Annotated[float, Field(ge=0, lt=1)]], Field(min_length=2, max_length=2)]
@@ -60,12 +68,12 @@ class ModelOptions(BaseModel):
     def resolved(self) -> dict[str, Any]:
         return resolved(self)
 
-    def build_model(self, networks: "dict[str, nn.Module]", image_shape: ImageShape) -> "GenerativeModel":
-        raise NotImplementedError(f"{type(self).__name__} must subclass GANOptions or VAEOptions")
 
 
 class GANOptions(ModelOptions):
     """What every GAN takes, whatever its architecture."""
+
+    family: ClassVar[str] = "gan"  # the FAMILIES entry that builds the model (models/gan.py)
 
     latent_dim: PositiveInt = Field(100, description="size of the noise vector z the generator maps to an image")
     latent_distribution: LatentDistribution = Field("uniform", description="prior of z: uniform on [-1, 1] or normal")
@@ -89,15 +97,12 @@ class GANOptions(ModelOptions):
                              "has no minimum (the paper uses 10; leave the key out for that)")
         return self
 
-    def build_model(self, networks: "dict[str, nn.Module]", image_shape: ImageShape) -> "GenerativeModel":
-        from harness.models.gan import GAN
-        from harness.models.objectives import OBJECTIVES
-
-        return GAN(self, networks, image_shape, OBJECTIVES.get(self.objective)())
 
 
 class VAEOptions(ModelOptions):
     """What every VAE takes, whatever its architecture."""
+
+    family: ClassVar[str] = "vae"  # the FAMILIES entry that builds the model (models/vae.py)
 
     latent_dim: PositiveInt = Field(64, description="size of the latent code z (a diagonal Gaussian posterior)")
     lr: PositiveFloat = Field(1e-3, description="Adam learning rate of encoder and decoder")
@@ -121,8 +126,3 @@ class VAEOptions(ModelOptions):
                              "train_samples > 1 trains on the IWAE bound, which has no separate KL term")
         return self
 
-    def build_model(self, networks: "dict[str, nn.Module]", image_shape: ImageShape) -> "GenerativeModel":
-        from harness.models.likelihoods import LIKELIHOODS
-        from harness.models.vae import VAE
-
-        return VAE(self, networks, image_shape, LIKELIHOODS.get(self.likelihood).from_options(self))

@@ -12,8 +12,9 @@ from torch import nn
 
 from harness.models.base import Backward, GenerativeModel, Noise, adam
 from harness.models.latents import Prior
-from harness.models.likelihoods import Likelihood
+from harness.models.likelihoods import LIKELIHOODS, Likelihood
 from harness.models.options import ImageShape, VAEOptions
+from harness.models.registry import FAMILIES
 
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -121,3 +122,8 @@ class VAE(GenerativeModel):
         eps = torch.randn((mean.shape[0], num_samples, mean.shape[1]), generator=generator).to(mean.device)
         log_px_z, log_pz, log_qz_x = self._log_weight_terms(images, mean, logvar, eps, self.net("decoder"))
         return log_px_z + log_pz - log_qz_x
+
+
+@FAMILIES.register("vae")
+def build_vae(options: VAEOptions, networks: dict[str, nn.Module], image_shape: ImageShape) -> VAE:
+    return VAE(options, networks, image_shape, LIKELIHOODS.get(options.likelihood).from_options(options))

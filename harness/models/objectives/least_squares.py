@@ -2,9 +2,14 @@
 the discriminator regresses real images to 1 and generated ones to 0, the generator pushes its
 images' scores to 1. Squared distances do not saturate where the sigmoid cross-entropy does."""
 
-import torch
+from __future__ import annotations
 
-from harness.models.objectives import OBJECTIVES, GANObjective
+from typing import TYPE_CHECKING
+
+from harness.models.objectives.base import OBJECTIVES, GANObjective
+
+if TYPE_CHECKING:
+    import torch
 
 
 @OBJECTIVES.register("least_squares")

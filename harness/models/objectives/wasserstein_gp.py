@@ -3,9 +3,14 @@ E D(x) - E D(G(z)) and is kept near 1-Lipschitz by a gradient penalty on real-fa
 it is trained 5 times per generator update. The penalty and the schedule live in the GAN update
 (harness/models/gan.py) and are options of every GAN; this objective only sets their defaults."""
 
-import torch
+from __future__ import annotations
 
-from harness.models.objectives import OBJECTIVES, GANObjective
+from typing import TYPE_CHECKING
+
+from harness.models.objectives.base import OBJECTIVES, GANObjective
+
+if TYPE_CHECKING:
+    import torch
 
 
 @OBJECTIVES.register("wasserstein_gp")
