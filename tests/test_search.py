@@ -170,7 +170,7 @@ def test_the_best_trial_by_the_select_metric_trains_the_other_seeds(tmp_path, la
     import subprocess
     import sys
 
-    from harness.pipeline import with_chosen_trials
+    from harness.analysis.trials import with_chosen_trials
     from harness.store import SuiteFolder
     from tests.conftest import _data_dir
 

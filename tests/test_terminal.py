@@ -15,7 +15,7 @@ from rich.text import Text
 
 from harness import pipeline
 from harness.cli import run_table
-from harness.pipeline import RunOutcome
+from harness.training.outcome import RunOutcome
 from harness.presentation.progress import summary_table
 from harness.store import SuiteFolder
 from harness.config.suite import load_suite

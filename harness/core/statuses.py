@@ -7,3 +7,4 @@ STATUS_DIVERGED = "diverged"
 STATUS_INTERRUPTED = "interrupted"  # stopped by a signal; its checkpoint resumes it
 STATUS_UNREADABLE = "unreadable"  # not in a record: a reader's word for a run whose files are corrupt
 STATUS_SKIPPED = "skipped"  # not in a record: a launch's word for a run complete from an earlier launch
+STATUS_ELSEWHERE = "running elsewhere"  # claimed by another launch on the same results folder

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.datasets import DATASETS, DatasetSpec
+from harness.datasets.base import DATASETS, DatasetSpec
 from harness.datasets.fetch import RemoteFile, locate
 from harness.core.errors import DataError
 

@@ -1,6 +1,6 @@
 """MNIST and Fashion-MNIST: 28x28 grayscale, 60,000 train + 10,000 test, 10 classes, IDX files."""
 
-from harness.datasets import DATASETS, DatasetSpec, PinnedEvaluator
+from harness.datasets.base import DATASETS, DatasetSpec, PinnedEvaluator
 from harness.datasets.fetch import RemoteFile
 from harness.datasets.idx import IDXFiles
 

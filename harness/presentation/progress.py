@@ -19,7 +19,7 @@ from harness.store import STATUS_COMPLETED, STATUS_RUNNING, STATUS_SKIPPED
 from harness.presentation.terminal import Field, Grid
 
 if TYPE_CHECKING:
-    from harness.pipeline import RunOutcome
+    from harness.training.outcome import RunOutcome
     from harness.store import RunLock
 
 LOOK_AT_OTHERS_SECONDS = 2.0  # how often the main process reads the other processes' claims

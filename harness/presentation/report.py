@@ -95,7 +95,7 @@ def build_report(suite_folder: SuiteFolder, log=print, output: Path | None = Non
 
 def _chosen_configurations(suite: Any, suite_folder: SuiteFolder) -> set[str]:
     """The configurations that each search with `select` chose (its best trial, trained with the other seeds)."""
-    from harness.pipeline import chosen_trials
+    from harness.analysis.trials import chosen_trials
 
     return {run.configuration for run in suite.later_seeds(chosen_trials(suite, suite_folder))}
 

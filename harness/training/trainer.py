@@ -21,7 +21,7 @@ from harness.datasets import Dataset
 from harness.core.errors import storage_problem
 from harness.models import build_model
 from harness.models.base import GenerativeModel
-from harness.presentation.progress import TrainingProgress
+from harness.training.observer import TrainingObserver
 from harness.training.provenance import git_commit, library_versions
 from harness.execution.sharding import ShardedBatches
 from harness.execution.stops import STOPS, StopRequests, Stopped
@@ -55,7 +55,7 @@ class EpochStats:
 
 
 def train_run(spec: RunSpec, suite_name: str, dataset: Dataset, strategy: Strategy, run: RunFolder,
-              progress: TrainingProgress, stops: StopRequests = STOPS) -> RunRecord:
+              observer: TrainingObserver, stops: StopRequests = STOPS) -> RunRecord:
     """Train `spec` to completion (or failure) and return its run record.
 
     A complete checkpoint of the same configuration in `run` is resumed, not retrained; a
@@ -67,7 +67,7 @@ def train_run(spec: RunSpec, suite_name: str, dataset: Dataset, strategy: Strate
         versions=library_versions(), git_commit=git_commit(),
         data_folder=str(dataset.folder) if dataset.folder else None,
     )
-    checkpoint = _readable_checkpoint(spec, run, strategy, progress)
+    checkpoint = _readable_checkpoint(spec, run, strategy, observer)
     strategy.wait()  # every process has read the checkpoint before the folder changes
     if strategy.writes_results:
         if checkpoint is None:
@@ -84,7 +84,7 @@ def train_run(spec: RunSpec, suite_name: str, dataset: Dataset, strategy: Strate
     strategy.cpu_share.start_run()
     try:
         with stops.deferred():
-            model = _train(spec, dataset, strategy, run, progress, record, checkpoint, stops)
+            model = _train(spec, dataset, strategy, run, observer, record, checkpoint, stops)
         record.status = STATUS_COMPLETED
         if strategy.writes_results:
             run.write_weights(model.state_dict())
@@ -121,14 +121,14 @@ def train_run(spec: RunSpec, suite_name: str, dataset: Dataset, strategy: Strate
 
 
 def _readable_checkpoint(spec: RunSpec, run: RunFolder, strategy: Strategy,
-                         progress: TrainingProgress) -> tuple[dict, Position] | None:
+                         observer: TrainingObserver) -> tuple[dict, Position] | None:
     """The run's last checkpoint if every process can read it and it is of this configuration."""
     try:
         found = run.read_checkpoint()
         if found is not None and found[1].get("config_hash") != spec.config_hash:
             found = None  # from another configuration (an edited suite): start over
     except ResultsFileError as err:
-        progress.print(f"{spec.id}: {err}")
+        observer.print(f"{spec.id}: {err}")
         found = None
     if strategy.any_process(found is None):
         return None
@@ -164,7 +164,7 @@ def _finish_record(record: RunRecord, started: float, strategy: Strategy, run: R
         run.write_record(record)
 
 
-def _train(spec: RunSpec, dataset: Dataset, strategy: Strategy, run: RunFolder, progress: TrainingProgress,
+def _train(spec: RunSpec, dataset: Dataset, strategy: Strategy, run: RunFolder, observer: TrainingObserver,
            record: RunRecord, checkpoint: tuple[dict, Position] | None, stops: StopRequests) -> GenerativeModel:
     set_seed(spec.seed)  # identical initial weights on every process and every rerun
     model = build_model(spec.model, spec.model_config, dataset.spec.image_shape)
@@ -189,10 +189,10 @@ def _train(spec: RunSpec, dataset: Dataset, strategy: Strategy, run: RunFolder, 
     _record_position(record, position, batches.steps_per_epoch, batches.global_batch)
 
     epochs = spec.training.epochs
-    progress.start_run(spec.id, epochs * batches.steps_per_epoch, done=position.global_step(batches.steps_per_epoch))
+    observer.start_run(spec.id, epochs * batches.steps_per_epoch, done=position.global_step(batches.steps_per_epoch))
     guard = DivergenceGuard(spec.training.divergence_factor, position.loss_scale)
     for epoch in range(position.epoch, epochs):
-        stats = _train_epoch(model, spec, epoch, train_images, batches, strategy, progress, record, run, position,
+        stats = _train_epoch(model, spec, epoch, train_images, batches, strategy, observer, record, run, position,
                              epoch_state, guard, stops)
         epoch_state = None
         position.train_seconds = round(position.train_seconds + stats.seconds, 3)
@@ -212,7 +212,7 @@ def _train(spec: RunSpec, dataset: Dataset, strategy: Strategy, run: RunFolder, 
         if strategy.writes_results:
             run.write_history(position.history)
             run.write_record(record)
-        progress.epoch_done(spec.id, epoch, epochs, stats.losses, stats.images_per_second)
+        observer.epoch_done(spec.id, epoch, epochs, stats.losses, stats.images_per_second)
         _save_progress_samples(spec, epoch + 1, model, strategy, run)
         if stats.overlapping_images:
             raise RuntimeError(f"processes trained on {stats.overlapping_images} shared images in epoch {epoch + 1}")
@@ -247,7 +247,7 @@ def _record_position(record: RunRecord, position: Position, steps_per_epoch: int
 
 
 def _train_epoch(model: GenerativeModel, spec: RunSpec, epoch: int, train_images: torch.Tensor,
-                 batches: ShardedBatches, strategy: Strategy, progress: TrainingProgress, record: RunRecord,
+                 batches: ShardedBatches, strategy: Strategy, observer: TrainingObserver, record: RunRecord,
                  run: RunFolder, position: Position, epoch_state: EpochState | None, guard: "DivergenceGuard",
                  stops: StopRequests) -> EpochStats:
     indices = batches.epoch_indices(epoch).to(strategy.device)
@@ -280,7 +280,7 @@ def _train_epoch(model: GenerativeModel, spec: RunSpec, epoch: int, train_images
             if not strategy.failure_stops_everyone:  # processes that train together judge the epoch's mean
                 guard.check(current, epoch, step)
             elapsed = time.perf_counter() - started
-            progress.update(steps_before + step + 1, epoch, spec.training.epochs, current,
+            observer.update(steps_before + step + 1, epoch, spec.training.epochs, current,
                             (step + 1 - first_step) * batches.global_batch / max(elapsed - position.epoch_seconds, 1e-9))
         if (step + 1) % check_stop_every == 0 and step + 1 < batches.steps_per_epoch \
                 and strategy.any_process(stops.requested):

@@ -1,0 +1,72 @@
+"""Reading a results folder: the runs table, the leaderboard, the report."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from harness.core.errors import HarnessError
+from harness.store import SuiteFolder
+from harness.workflow.evaluate import metric_columns
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from harness.presentation.terminal import Grid
+
+
+def load_results(results_dir: str | Path) -> "pd.DataFrame":
+    """One row per run of a suite's results folder: configuration, status, timings, every metric."""
+    from harness.analysis.aggregate import load_runs
+
+    return load_runs(SuiteFolder(Path(results_dir)).require())
+
+
+@dataclass
+class Leaderboard:
+    title: str
+    table: "pd.DataFrame"  # one row per configuration: mean, std, CI and n per metric
+    metrics: list[str]
+    notes: list[str] = field(default_factory=list)  # what makes some numbers not comparable
+    unreadable: list[str] = field(default_factory=list)  # runs whose files could not be read, and why
+
+    def export(self, fmt: str) -> str:
+        from harness.presentation.leaderboard import export
+
+        return export(self.table, self.metrics, fmt)
+
+    def grid(self) -> "Grid":
+        from harness.presentation.leaderboard import grid
+
+        return grid(self.table, self.metrics, self.title)
+
+
+def leaderboard(results_dir: str | Path, metrics: list[str] | None = None, sort: str | None = None) -> Leaderboard:
+    """The suite's configurations aggregated over seeds, best first by `sort` (default: FID when present)."""
+    from harness.analysis.aggregate import aggregate, result_columns, unreadable_runs
+    from harness.analysis.comparability import comparability_notes, mark_mixed_settings
+    from harness.metrics.columns import all_columns, leaderboard_columns
+    from harness.presentation.leaderboard import sort_frame
+
+    runs = load_results(results_dir)
+    metrics = metric_columns(metrics) if metrics else None
+    available = result_columns(runs)
+    unknown = [m for m in (metrics or []) + ([sort] if sort else []) if m not in available and m not in all_columns()]
+    if unknown:
+        raise HarnessError(f"unknown metric(s) {', '.join(unknown)}; in these results: {', '.join(available)}",
+                           exit_code=2)
+    chosen = [m for m in (metrics or leaderboard_columns()) if m in runs]
+    table = mark_mixed_settings(aggregate(runs, chosen), runs)
+    sort = sort or ("fid" if "fid" in chosen else None)
+    table = sort_frame(table, sort if sort in table else None)
+    return Leaderboard(f"{Path(results_dir).name}: {len(runs)} runs, {len(table)} configurations", table, chosen,
+                       comparability_notes(runs), unreadable_runs(runs))
+
+
+def write_report(results_dir: str | Path, log: Callable[[str], None] = print, output: str | Path | None = None) -> Path:
+    """report.md, a self-contained report.html and charts/*.png from the results store alone,
+    written into the results folder or `output`."""
+    from harness.presentation.report import build_report
+
+    return build_report(SuiteFolder(Path(results_dir)).require(), log=log,
+                        output=Path(output) if output is not None else None)

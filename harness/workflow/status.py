@@ -1,0 +1,63 @@
+"""Where each run of a results folder stands, from its record, its lock and its cluster job."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.analysis.trials import with_chosen_trials
+from harness.config.suite import Suite, load_suite
+from harness.store import STATUS_COMPLETED, STATUS_RUNNING, ResultsFileError, RunFolder, SuiteFolder
+
+
+
+@dataclass
+class RunState:
+    id: str
+    state: str  # done | failed | diverged | running | interrupted | submitted | pending | unreadable
+    detail: str = ""
+
+
+def status(results_dir: str | Path) -> tuple[Suite, list[RunState]]:
+    """Where each run of a suite's results folder stands, from its record, claim and job."""
+    from harness.execution.scheduling import process_alive
+
+    folder = SuiteFolder(Path(results_dir)).require()
+    suite = with_chosen_trials(load_suite(folder.suite_toml), folder)
+    jobs = folder.read_jobs()
+    states = []
+    for spec in suite.runs:
+        run, claim = folder.run(spec.id), folder.read_lock(spec.id)
+        try:
+            if not run.has_record() and run.dir.is_dir() and any(run.dir.iterdir()):
+                run.read_record()  # files but no record: name what is missing
+            record = run.read_record() if run.has_record() else None
+        except ResultsFileError as err:
+            states.append(RunState(spec.id, "unreadable", f"{err}; rerun the suite to retrain it"))
+            continue
+        if claim is not None and claim.status == STATUS_RUNNING:
+            if process_alive(claim):
+                progress = f"{claim.steps_done}/{claim.total_steps} steps" if claim.total_steps else "starting"
+                states.append(RunState(spec.id, "running", f"{claim.host} process {claim.process}: {progress} "
+                                                           f"{claim.detail}".strip()))
+            else:
+                states.append(RunState(spec.id, "interrupted", f"its process ({claim.host} pid {claim.pid}) is gone; "
+                                                               f"{_how_to_continue(run)}"))
+        elif record is not None and record.status == STATUS_COMPLETED:
+            evaluated = "evaluated" if run.is_evaluated() else "not evaluated"
+            states.append(RunState(spec.id, "done", f"{record.train_seconds or 0:.0f}s training, {evaluated}"))
+        elif record is not None and record.status != STATUS_RUNNING:
+            states.append(RunState(spec.id, record.status, record.error or ""))
+        elif record is not None:
+            states.append(RunState(spec.id, "interrupted", f"started but never finished; {_how_to_continue(run)}"))
+        elif spec.id in jobs:
+            job = jobs[spec.id]
+            states.append(RunState(spec.id, "submitted", f"{job['executor']} job {job['job']} ({job['submitted_at']})"))
+        else:
+            states.append(RunState(spec.id, "pending"))
+    return suite, states
+
+
+def _how_to_continue(run: RunFolder) -> str:
+    position = run.checkpoint_position()
+    if position is None:
+        return "rerun the suite to train it from the start (no checkpoint yet)"
+    return f"rerun the suite to resume it from its checkpoint (epoch {position['epoch'] + 1}, step {position['step']})"
