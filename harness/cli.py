@@ -16,6 +16,9 @@ from rich.markup import escape
 
 from harness import __version__, pipeline
 from harness.core.errors import HarnessError, SuiteError, storage_problem
+from harness.core.precisions import PRECISIONS
+from harness.execution.executors import EXECUTORS
+from harness.execution.strategies import STRATEGIES
 from harness.config.suite import RunSpec, Suite
 from harness.presentation.terminal import Field, Grid, show
 
@@ -62,21 +65,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data-dir", type=Path, help="dataset root holding <dataset>/<files> (default: $HARNESS_DATA_DIR, then ~/.cache/harness/data)")
     run.add_argument("--only", nargs="+", metavar="NAME", help="train only runs whose name or id matches (glob patterns allowed)")
     run.add_argument("--dry-run", action="store_true", help="print the expanded run table and exit without training")
-    run.add_argument("--mixed-precision", choices=["auto", "no", "fp16", "bf16"],
+    run.add_argument("--mixed-precision", choices=list(PRECISIONS),
                      help="override the suite's mixed precision (auto: bf16/fp16 only where the device computes it natively)")
     run.add_argument("--force", action="store_true",
                      help="retrain the selected runs even if complete (the old results stay until the new run completed)")
     run.add_argument("--rerun", nargs="+", metavar="NAME",
                      help="retrain the runs whose name or id matches (globs allowed), even if complete; "
                      "the rest of the suite runs as usual")
-    run.add_argument("--strategy", choices=["run_parallel", "data_parallel"],
+    run.add_argument("--strategy", choices=list(STRATEGIES),
                      help="how the processes of `accelerate launch` share the suite: whole runs per process "
                      "(run_parallel, the default) or every run split over all processes (data_parallel)")
     run.add_argument("--threads", type=_count(1), metavar="N",
                      help="CPU threads per process, kept whatever the load (default: OMP_NUM_THREADS, else "
                           "cores / processes, fewer while other processes need the cores)")
     cluster = run.add_argument_group("cluster (submitit; pip install -e \".[cluster]\")")
-    cluster.add_argument("--executor", choices=["slurm", "local"],
+    cluster.add_argument("--executor", choices=list(EXECUTORS),
                          help="submit the pending runs as a job array, one `harness run --only RUN` per task, instead "
                          "of training here (local: the same tasks as subprocesses of this machine)")
     cluster.add_argument("--partition", help="Slurm partition")
@@ -233,6 +236,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     from harness.models import MODELS
     from harness.config.search import SEARCH_KEYS, SEARCHED_KEY_HELP
     from harness.config.suite import SuiteInfo, TrainingConfig
+    from harness.models.likelihoods import LIKELIHOODS
+    from harness.models.objectives import OBJECTIVES
 
     console = Console(highlight=False)
     for name in MODELS:
@@ -262,7 +267,27 @@ def cmd_list(args: argparse.Namespace) -> int:
     show(console, Grid(escape(f"datasets (looked up in {data_root()})"),
                        [Field("dataset"), Field("images"), Field("train / test"), Field("description", wraps=True),
                         Field("pinned evaluators", wraps=True)], datasets))
+    _describe_names(console, "GAN objectives (objective = ...)", {n: _first_line(OBJECTIVES.get(n)) for n in OBJECTIVES})
+    _describe_names(console, "VAE likelihoods (likelihood = ...)",
+                    {n: _first_line(LIKELIHOODS.get(n)) for n in LIKELIHOODS})
+    _describe_names(console, "strategies (--strategy, [suite] strategy)",
+                    {n: STRATEGIES.get(n).description for n in STRATEGIES})
+    _describe_names(console, "executors (--executor)", {n: EXECUTORS.get(n).description for n in EXECUTORS})
+    _describe_names(console, "mixed precision (--mixed-precision, [suite] mixed_precision)",
+                    {n: PRECISIONS.get(n) for n in PRECISIONS})
     return 0
+
+
+def _describe_names(console: Console, title: str, names: dict[str, str]) -> None:
+    """A registry's names and what each means, one per line (what a suite or an option may say)."""
+    console.print(f"[bold underline]{escape(title)}[/]")
+    for name, meaning in names.items():
+        console.print(f"  [bold]{escape(name)}[/]: {escape(meaning)}")
+    console.print()
+
+
+def _first_line(entry: Any) -> str:
+    return (entry.__doc__ or "").strip().split("\n")[0] or entry.__name__
 
 
 def _describe_keys(console: Console, title: str, config_class: Any) -> None:

@@ -120,7 +120,7 @@ BROKEN = [
     ("bad betas", VALID.replace("epochs = 5", "betas = [0.9, 1.5]"), ["run[1].betas[1]", "less than 1"]),
     ("missing suite table", VALID.replace("[suite]", "[suit]"), ["suit: unknown key", "suite: missing [suite] table"]),
     ("no runs", VALID.split("[[run]]")[0], ["run: expected one or more [[run]] tables"]),
-    ("bad mixed precision", VALID.replace("seeds = [0, 1]", 'seeds = [0]\nmixed_precision = "fp8"'), ["suite.mixed_precision", "'bf16'"]),
+    ("bad mixed precision", VALID.replace("seeds = [0, 1]", 'seeds = [0]\nmixed_precision = "fp8"'), ["suite.mixed_precision: unknown mixed precision 'fp8'", "bf16"]),
     ("unsafe run name", VALID.replace('name = "vae"', 'name = "../vae"'), ["run[1].name", "letters, digits"]),
     ("model key in [defaults]", VALID.replace("[defaults]\nepochs = 2", "[defaults]\nepochs = 2\nlr = 0.1"),
      ["defaults.lr", "[defaults.<model>]"]),

@@ -20,21 +20,22 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator
 
 from harness.datasets import DATASETS
 from harness.core.errors import SuiteError
+from harness.core.precisions import PRECISIONS
+from harness.core.registry import registered_in
 from harness.config.claims import Claim
 from harness.config.evaluation import EvaluationConfig
 from harness.models import MODELS
 from harness.models.options import ModelOptions, display_option, late_option, resolved
 from harness.config.search import Search, parse_search, trial_id
 
-MixedPrecision = Literal["auto", "no", "fp16", "bf16"]
+MixedPrecision = Annotated[str, registered_in(PRECISIONS)]
 AutoPrecision = Callable[[], tuple[str, str]]  # () -> (precision, why): what "auto" means on this device
-StrategyName = Literal["run_parallel", "data_parallel"]
 _SAFE_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]*"  # matched whole (re.fullmatch): no trailing newline slips through
 _NAME_RULE = "letters, digits, '_', '.', '-', starting with a letter or digit"
 MAX_NAME_LENGTH = 100  # suite and run names; a run id adds matrix values and the seed
@@ -59,8 +60,9 @@ class SuiteInfo(BaseModel):
     mixed_precision: MixedPrecision | None = Field(
         default=None, description="auto (default: bf16/fp16 only where the device computes it natively) | no | fp16 | "
         "bf16; `--mixed-precision` overrides it, and `accelerate launch --mixed_precision` never does")
-    strategy: StrategyName | None = Field(
-        default=None, description="run_parallel (default): whole runs per process | data_parallel: every run split over all processes")
+    strategy: str | None = Field(
+        default=None, description="a registered strategy (harness list): run_parallel (default): whole runs per process | "
+        "data_parallel: every run split over all processes; checked when the suite is loaded (harness.workflow.plan)")
     threads: PositiveInt | None = Field(
         default=None, description="CPU threads per process, kept whatever the load (default: OMP_NUM_THREADS, else "
         "cores / processes, fewer while other processes need the cores)")

@@ -7,7 +7,9 @@ modules that register into them keep torch out of their top-level imports.
 """
 
 from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+from pydantic import AfterValidator
 
 T = TypeVar("T")
 
@@ -47,3 +49,16 @@ class Registry(Generic[T]):
     def __iter__(self) -> Iterator[str]:
         """Names in registration order (the order built-ins are listed and shown in)."""
         return iter(list(self._entries))
+
+
+def registered_in(registry: Registry[Any]) -> AfterValidator:
+    """A pydantic check that a name is registered when it is validated, not when the schema was
+    written: a name registered from a user's file is as valid as a built-in, and no `Literal`
+    keeps a second list of names. Use as `Annotated[str, registered_in(REGISTRY)]`."""
+
+    def check(name: str) -> str:
+        if name not in registry:
+            raise ValueError(f"unknown {registry.kind} {name!r}; expected one of: {', '.join(registry)}")
+        return name
+
+    return AfterValidator(check)

@@ -12,17 +12,18 @@ tasks as subprocesses on this machine, which is how the tests exercise this modu
 
 import sys
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.core.errors import HarnessError
+from harness.core.registry import Registry
 from harness.execution.scheduling import process_alive
 from harness.store import STATUS_RUNNING, SuiteFolder, now
 from harness.config.suite import RunSpec, Suite
 
-EXECUTORS = ("slurm", "local")
 ACTIVE_SLURM_STATES = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "RESIZING", "SUSPENDED"}
 
 
@@ -80,44 +81,73 @@ def _slurm_state(folder: SuiteFolder, job_id: str) -> str:
     return submitit.SlurmJob(folder.jobs_dir, job_id).state.split(" ")[0]
 
 
-def submit(suite: Suite, runs: list[RunSpec], folder: SuiteFolder, results: Path, executor: str,
-           options: ClusterOptions, force: bool = False) -> Submission:
-    """Submit one array task per run of `runs` that is not already running or queued."""
-    submitit = _submitit()
-    jobs = folder.read_jobs()
-    submission = Submission(folder)
-    pending = []
-    for run in runs:
-        reason = why_not_submit(folder, run, jobs, executor)
-        if reason:
-            submission.already[run.id] = reason
-        else:
-            pending.append(run)
-    if not pending:
-        return submission
-    cluster = submitit.AutoExecutor(folder=folder.jobs_dir / "%j", cluster=executor)
-    parameters: dict[str, Any] = {"timeout_min": options.time_minutes, "cpus_per_task": options.cpus_per_run,
-                                  "name": f"harness-{suite.name}"}
-    if options.gpus_per_run:
-        parameters["gpus_per_node"] = options.gpus_per_run
-    if executor == "slurm":
-        parameters.update({k: v for k, v in (("slurm_partition", options.partition),
-                                              ("slurm_array_parallelism", options.max_parallel)) if v})
-    cluster.update_parameters(**parameters)
-    with cluster.batch():
-        for run in pending:
-            submission.jobs.append(cluster.submit(submitit.helpers.CommandFunction(
-                task_command(suite, results, run, options, force), verbose=False)))
-    for run, job in zip(pending, submission.jobs):
-        submission.submitted[run.id] = job.job_id
-        jobs[run.id] = {"job": job.job_id, "executor": executor, "submitted_at": now()}
-    folder.write_jobs(jobs)
-    return submission
+class Executor(ABC):
+    """A way to send a suite's pending runs somewhere else to train: one `harness run --only RUN`
+    per run (task_command), wherever the executor puts it. Register one in EXECUTORS; `--executor
+    NAME` then submits through it."""
 
+    description: str
+    always_waits: bool = False  # the submitting command waits for the jobs (e.g. they are its children)
 
-def wait(submission: Submission, on_poll: Callable[[], None], poll_seconds: float = 2.0) -> None:
-    """Block until every submitted job has ended (the local backend's jobs are this process's children)."""
-    while not all(job.done() for job in submission.jobs):
+    @abstractmethod
+    def submit(self, suite: Suite, runs: list[RunSpec], folder: SuiteFolder, results: Path, options: ClusterOptions,
+               force: bool = False) -> Submission:
+        """Submit one task per run of `runs` that is not already running or queued; record the jobs."""
+
+    def wait(self, submission: Submission, on_poll: Callable[[], None], poll_seconds: float = 2.0) -> None:
+        """Block until every submitted job has ended."""
+        while not all(job.done() for job in submission.jobs):
+            on_poll()
+            time.sleep(poll_seconds)
         on_poll()
-        time.sleep(poll_seconds)
-    on_poll()
+
+
+EXECUTORS: Registry[Executor] = Registry("executor")
+
+
+@dataclass
+class SubmititExecutor(Executor):
+    """A submitit backend: a Slurm job array, or the same tasks as subprocesses of this machine."""
+
+    cluster: str  # submitit's name for the backend
+    description: str = ""
+    always_waits: bool = False
+
+    def submit(self, suite: Suite, runs: list[RunSpec], folder: SuiteFolder, results: Path, options: ClusterOptions,
+               force: bool = False) -> Submission:
+        submitit = _submitit()
+        jobs = folder.read_jobs()
+        submission = Submission(folder)
+        pending = []
+        for run in runs:
+            reason = why_not_submit(folder, run, jobs, self.cluster)
+            if reason:
+                submission.already[run.id] = reason
+            else:
+                pending.append(run)
+        if not pending:
+            return submission
+        cluster = submitit.AutoExecutor(folder=folder.jobs_dir / "%j", cluster=self.cluster)
+        parameters: dict[str, Any] = {"timeout_min": options.time_minutes, "cpus_per_task": options.cpus_per_run,
+                                      "name": f"harness-{suite.name}"}
+        if options.gpus_per_run:
+            parameters["gpus_per_node"] = options.gpus_per_run
+        if self.cluster == "slurm":
+            parameters.update({k: v for k, v in (("slurm_partition", options.partition),
+                                                  ("slurm_array_parallelism", options.max_parallel)) if v})
+        cluster.update_parameters(**parameters)
+        with cluster.batch():
+            for run in pending:
+                submission.jobs.append(cluster.submit(submitit.helpers.CommandFunction(
+                    task_command(suite, results, run, options, force), verbose=False)))
+        for run, job in zip(pending, submission.jobs):
+            submission.submitted[run.id] = job.job_id
+            jobs[run.id] = {"job": job.job_id, "self.cluster": self.cluster, "submitted_at": now()}
+        folder.write_jobs(jobs)
+        return submission
+
+
+EXECUTORS.register("slurm")(SubmititExecutor("slurm", "a Slurm job array (submitit), one task per pending run"))
+EXECUTORS.register("local")(SubmititExecutor(
+    "local", "the same tasks as subprocesses of this machine (submitit's local backend); waits for them",
+    always_waits=True))

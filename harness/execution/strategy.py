@@ -29,7 +29,6 @@ from accelerate.utils import gather_object
 
 from harness.execution.cpu_share import CPUShare
 from harness.core.errors import HarnessError
-from harness.core.registry import Registry
 from harness.execution.sharding import ShardedBatches, ShardedNoise, chunk_ranges
 from harness.store import SuiteFolder, now
 
@@ -495,8 +494,3 @@ def _check_sees_launch(folder: SuiteFolder, launch: str, process: int) -> None:
             "launch needs the same results folder: put it on a shared filesystem (e.g. NFS) and pass it with "
             "--results on every machine; without one, run each machine's share as its own suite or use "
             "--executor slurm", exit_code=2, every_process=True)
-
-
-STRATEGIES: Registry[type[Strategy]] = Registry("strategy")
-STRATEGIES.register(DataParallel.name)(DataParallel)
-STRATEGIES.register(RunParallel.name)(RunParallel)

@@ -6,26 +6,14 @@ the architecture's own keys; `family` names the registered family that puts the 
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
 
-from harness.core.registry import Registry
+from harness.core.registry import registered_in
 from harness.models.likelihoods import LIKELIHOODS
 from harness.models.objectives import OBJECTIVES
 
 ImageShape = tuple[int, int, int]  # (channels, height, width)
 LatentDistribution = Literal["uniform", "normal"]
-
-
-def registered_in(registry: Registry[Any]) -> AfterValidator:
-    """A name that must be registered when the options are validated, not when this module was
-    imported: an objective or likelihood registered from a user's file is as valid as a built-in."""
-
-    def check(name: str) -> str:
-        if name not in registry:
-            raise ValueError(f"unknown {registry.kind} {name!r}; expected one of: {', '.join(registry.names())}")
-        return name
-
-    return AfterValidator(check)
 
 
 ObjectiveName = Annotated[str, registered_in(OBJECTIVES)]

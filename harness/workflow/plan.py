@@ -9,6 +9,7 @@ from pathlib import Path
 from harness.analysis.trials import with_chosen_trials
 from harness.config.suite import RunSpec, Suite, load_suite
 from harness.core.errors import HarnessError, SuiteError
+from harness.execution.strategies import STRATEGIES
 from harness.store import STATUS_COMPLETED, ResultsFileError, RunFolder, RunRecord, SuiteFolder
 
 
@@ -20,7 +21,17 @@ def load(suite_path: str | Path, mixed_precision: str | None = None) -> Suite:
     the same configurations."""
     from harness.execution.hardware import auto_precision
 
-    return load_suite(suite_path, mixed_precision, auto_precision)
+    return checked(load_suite(suite_path, mixed_precision, auto_precision))
+
+
+def checked(suite: Suite) -> Suite:
+    """`suite` once the names that belong to the layers above the suite schema are registered
+    there: the strategy (harness/execution/strategies.py; the schema cannot import execution)."""
+    strategy = suite.info.strategy
+    if strategy is not None and strategy not in STRATEGIES:
+        raise SuiteError(str(suite.path), [f"suite.strategy: unknown strategy {strategy!r}; expected one of: "
+                                           f"{', '.join(STRATEGIES)}"])
+    return suite
 
 
 def ignored_launcher_precision(suite: Suite) -> str | None:
@@ -37,13 +48,13 @@ def ignored_launcher_precision(suite: Suite) -> str | None:
 
 def validate(paths: list[str | Path]) -> list[tuple[Path, Suite | SuiteError]]:
     """Each suite file with its expanded suite, or the error listing every problem it has."""
-    checked: list[tuple[Path, Suite | SuiteError]] = []
+    results: list[tuple[Path, Suite | SuiteError]] = []
     for path in paths:
         try:
-            checked.append((Path(path), load_suite(path)))
+            results.append((Path(path), checked(load_suite(path))))
         except SuiteError as err:
-            checked.append((Path(path), err))
-    return checked
+            results.append((Path(path), err))
+    return results
 
 
 @dataclass

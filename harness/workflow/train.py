@@ -12,6 +12,7 @@ from harness.analysis.trials import with_chosen_trials
 from harness.config.suite import RunSpec, Suite
 from harness.core.errors import HarnessError
 from harness.core.statuses import STATUS_ELSEWHERE
+from harness.execution.strategies import DEFAULT_STRATEGY, STRATEGIES
 from harness.store import (STATUS_COMPLETED, STATUS_FAILED, STATUS_INTERRUPTED, STATUS_RUNNING, STATUS_SKIPPED,
                            ResultsFileError, RunRecord, SuiteFolder)
 from harness.training.outcome import RunOutcome
@@ -43,16 +44,12 @@ class SuiteOutcome:
         return 1 if self.failed and self.writes_results else 0
 
 
-DEFAULT_STRATEGY = "run_parallel"
-
-
 def make_strategy(suite: Suite, name: str | None = None, threads: int | None = None) -> "Strategy":
     """The strategy `name` (else the suite's, else run_parallel) in the suite's precision."""
-    from harness.execution.strategy import STRATEGIES
 
     name = name or suite.info.strategy or DEFAULT_STRATEGY
     threads_source = "--threads" if threads else "[suite] threads"
-    return STRATEGIES.get(name)(suite.mixed_precision, suite.mixed_precision_source, threads or suite.info.threads,
+    return STRATEGIES.get(name).load()(suite.mixed_precision, suite.mixed_precision_source, threads or suite.info.threads,
                                 threads_source)
 
 
@@ -285,8 +282,9 @@ def submit_suite(suite: Suite | str | Path, results: str | Path = "results", *, 
     suite = suite if isinstance(suite, Suite) else load(suite)
     plan = plan_suite(suite, results, only, force)
     write_suite_files(suite, plan.folder)
-    submission = executors.submit(suite, plan.to_train, plan.folder, Path(results), executor,
-                                  options or executors.ClusterOptions(), force)
-    if wait or executor == "local":
-        executors.wait(submission, on_poll or (lambda: None))
+    chosen = executors.EXECUTORS.get(executor)
+    submission = chosen.submit(suite, plan.to_train, plan.folder, Path(results), options or executors.ClusterOptions(),
+                               force)
+    if wait or chosen.always_waits:
+        chosen.wait(submission, on_poll or (lambda: None))
     return submission
