@@ -238,7 +238,7 @@ def test_ais_is_at_least_the_iwae_bound_of_a_trained_vae(mnist):
                                     "decoder_hidden": [64]}, (1, 28, 28))
     data = mnist.train_images[:4096].float() / 255
 
-    for epoch in range(3):
+    for _epoch in range(3):
         for start in range(0, len(data), 128):
             model.train_step(data[start : start + 128], BatchNoise(128), lambda loss: loss.backward())
     observed = model.observe(mnist.test_images[subset_indices(10_000, 8, "test")].float() / 255,

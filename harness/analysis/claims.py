@@ -130,22 +130,22 @@ def judge_all(claims: list[Claim], runs: "pd.DataFrame") -> list[dict[str, Any]]
                        # intersection-union: the claim holds in all spaces only if it holds in the weakest
                        "p_favour": max(s["p_favour"] for s in spaces) if tested else None,
                        "p_against": max(s["p_against"] for s in spaces) if tested else None})
-    tested = [c for c in judged if c["tested"]]
-    adjusted = holm([2 * min(c["p_favour"], c["p_against"]) for c in tested])
-    for claim, p in zip(tested, adjusted):
-        factor = p / (2 * min(claim["p_favour"], claim["p_against"])) if min(claim["p_favour"], claim["p_against"]) else 1
-        claim["p_adjusted"] = p
-        for space in claim["spaces"]:
+    family = [c for c in judged if c["tested"]]
+    adjusted = holm([2 * min(c["p_favour"], c["p_against"]) for c in family])
+    for judgement, p in zip(family, adjusted):
+        factor = p / (2 * min(judgement["p_favour"], judgement["p_against"])) if min(judgement["p_favour"], judgement["p_against"]) else 1
+        judgement["p_adjusted"] = p
+        for space in judgement["spaces"]:
             space["verdict"], space["reason"] = _verdict(min(1.0, space["p_favour"] * factor),
                                                          min(1.0, space["p_against"] * factor))
-        verdict, reason = _verdict(min(1.0, claim["p_favour"] * factor), min(1.0, claim["p_against"] * factor))
-        if verdict == NOT_SIGNIFICANT and len({s["verdict"] for s in claim["spaces"]}) > 1:
-            reason = "the feature spaces disagree: " + ", ".join(f"{s['metric']} {s['verdict']}" for s in claim["spaces"])
-        elif len(claim["spaces"]) > 1 and verdict != NOT_SIGNIFICANT:
+        verdict, reason = _verdict(min(1.0, judgement["p_favour"] * factor), min(1.0, judgement["p_against"] * factor))
+        if verdict == NOT_SIGNIFICANT and len({s["verdict"] for s in judgement["spaces"]}) > 1:
+            reason = "the feature spaces disagree: " + ", ".join(f"{s['metric']} {s['verdict']}" for s in judgement["spaces"])
+        elif len(judgement["spaces"]) > 1 and verdict != NOT_SIGNIFICANT:
             reason += " in every feature space"
-        claim["verdict"], claim["reason"] = verdict, f"{reason} (Holm-adjusted p = {p:.2g})"
-    for claim in judged:
-        if not claim["tested"]:
-            first = next(s for s in claim["spaces"] if s["verdict"] is not None)
-            claim["verdict"], claim["reason"], claim["p_adjusted"] = first["verdict"], first["reason"], None
+        judgement["verdict"], judgement["reason"] = verdict, f"{reason} (Holm-adjusted p = {p:.2g})"
+    for judgement in judged:
+        if not judgement["tested"]:
+            first = next(s for s in judgement["spaces"] if s["verdict"] is not None)
+            judgement["verdict"], judgement["reason"], judgement["p_adjusted"] = first["verdict"], first["reason"], None
     return judged

@@ -46,7 +46,7 @@ def _trial_score(folder: RunFolder, run: RunSpec) -> "float | None | object":
             return None
         if record.status != STATUS_COMPLETED or not folder.is_evaluated():
             return _UNDECIDED
-        value = folder.read_metrics_row().values.get(run.selected_by)
+        value = folder.read_metrics_row().values.get(run.selected_by or "")  # a trial always has a metric
     except ResultsFileError:
         return _UNDECIDED
     return float(value) if isinstance(value, (int, float)) else None

@@ -97,7 +97,8 @@ def parse_search(table: Any, where: str) -> tuple[Search | None, list[tuple[str,
     problems: list[tuple[str, str]] = []
     if not isinstance(table, dict):
         return None, [(where, "expected a table: samples = N and key = { log_uniform | uniform | int | choice = ... }")]
-    samples, seed = table.get("samples"), table.get("seed", 0)
+    samples: Any = table.get("samples")  # checked below, with every other problem of the table
+    seed: Any = table.get("seed", 0)
     if not isinstance(samples, int) or isinstance(samples, bool) or not 1 <= samples <= MAX_SAMPLES:
         problems.append((f"{where}.samples", f"expected the number of configurations to draw, 1 to {MAX_SAMPLES:,}"))
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
@@ -109,13 +110,13 @@ def parse_search(table: Any, where: str) -> tuple[Search | None, list[tuple[str,
         if select not in scored_columns():
             problems.append((f"{where}.select", f"{select!r} is not a scored metric; the metric that picks the best "
                              f"trial is one of {', '.join(scored_columns())}"))
-    distributions = {}
+    distributions: dict[str, Distribution] = {}
     for key, spec in table.items():
         if key in SEARCH_KEYS:
             continue
         distribution, problem = _distribution(spec)
-        if problem:
-            problems.append((f"{where}.{key}", problem))
+        if problem or distribution is None:
+            problems.append((f"{where}.{key}", problem or "not a distribution"))
         else:
             distributions[key] = distribution
     if not distributions and not problems:

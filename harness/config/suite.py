@@ -190,13 +190,13 @@ class Suite:
         """Each search with `select`: its trials' first-seed runs (in `runs`), in trial order."""
         groups: dict[str, list[RunSpec]] = {}
         for run in self.runs:
-            if run.selected_by is not None and run.seed == self.info.seeds[0]:
+            if run.selected_by is not None and run.search_group is not None and run.seed == self.info.seeds[0]:
                 groups.setdefault(run.search_group, []).append(run)
         return groups
 
     def later_seeds(self, best: dict[str, int]) -> list[RunSpec]:
         """The later-seed runs of each search group's best trial (`best`: group -> trial index)."""
-        return [run for run in self.later if best.get(run.search_group) == run.trial]
+        return [run for run in self.later if run.search_group is not None and best.get(run.search_group) == run.trial]
 
     @property
     def name(self) -> str:
@@ -589,7 +589,7 @@ class _Expander:
                 self.problem(f"{origin}.{key}", "is also swept by a matrix; sweep or search it, not both")
         if self.problems:
             return [(None, {})]
-        trials = list(enumerate(search.trials(name)))
+        trials: list[tuple[int | None, dict[str, Any]]] = list(enumerate(search.trials(name)))
         for index, drawn in trials:
             for key, value in drawn.items():
                 target_class, base = (TrainingConfig, base_training) if key in TRAINING_KEYS else (config_class, base_model)
@@ -623,7 +623,7 @@ class _Expander:
             return None
 
 
-def _describe(error: dict[str, Any], model_class: type[BaseModel]) -> str:
+def _describe(error: Any, model_class: type[BaseModel]) -> str:  # a pydantic ErrorDetails
     kind = error["type"]
     if kind == "missing":
         return "required key is missing"

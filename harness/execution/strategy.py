@@ -144,7 +144,7 @@ class Strategy(ABC):
         """What the launch's other processes are doing (claims), for the main process's display."""
         return []
 
-    def wait_for_others(self, runs: list["RunSpec"], on_poll: Callable[[list["RunLock"]], None]) -> None:
+    def wait_for_others(self, runs: list["RunSpec"], on_poll: Callable[[list["RunLock"]], None]) -> None:  # noqa: B027
         """Main process: block until the launch's other processes are done with their share of `runs`."""
 
     @property

@@ -91,7 +91,7 @@ def standardised_kid(real: torch.Tensor, fake: torch.Tensor, subsets: int, subse
 
 def _columns() -> tuple[Column, ...]:
     columns = []
-    for suffix, space in SPACES.items():
+    for suffix in SPACES:
         tag = "" if not suffix else " (AE)"
         columns += [
             Column(f"fid{suffix}", f"FID{tag}", "lower", digits=4, leaderboard=True, chart=True),
@@ -129,7 +129,7 @@ class SampleQuality(Metric):
                 values.update({f"{name}{suffix}": NOT_APPLICABLE for name in ("fid", "fid_inf", "kid", "kid_subset_std")})
                 continue
             real, fake = session.reference_features(space), session.sample_features(model, space)
-            reference = session.shared(f"statistics-{space}", lambda: gaussian_statistics(real))
+            reference = session.shared(f"statistics-{space}", lambda: gaussian_statistics(real))  # noqa: B023 (called here)
             statistics = gaussian_statistics(fake)
             kid, kid_std = standardised_kid(real, fake, c.kid_subsets, c.kid_subset_size)
             extrapolated = fid_infinity(reference, fake, seed=derived_seed(0, "fid_inf"))

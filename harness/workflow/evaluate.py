@@ -130,8 +130,9 @@ def evaluate_results(results_dir: str | Path, *, data_dir: str | Path | None = N
                                       if holder else f"skipped: {spec.id} is locked by another process"]
         else:
             try:
-                score_run(outcome, session, (lambda name, index, total: on_metric(spec.id, name, index, total))
-                       if on_metric and strategy.writes_results else None)
+                score_run(outcome, session,  # the callback runs while this run is scored
+                          (lambda name, index, total: on_metric(spec.id, name, index, total))  # noqa: B023
+                          if on_metric and strategy.writes_results else None)
             finally:
                 if locks is not None:
                     locks.release(STATUS_COMPLETED)
