@@ -246,7 +246,10 @@ def cmd_list(args: argparse.Namespace) -> int:
                        f"[defaults.{name}])", entry.options)
     _describe_keys(console, "[suite] keys", SuiteInfo)
     _describe_keys(console, "training keys (every run; [defaults] or [[run]])", TrainingConfig)
-    _describe_keys(console, "[evaluation] keys (suite-wide)", EvaluationConfig)
+    _describe_keys(console, "[evaluation] keys every metric shares", EvaluationConfig)
+    for name in METRICS:
+        if METRICS.get(name).Settings.model_fields:
+            _describe_keys(console, f"[evaluation] keys of metric {name}", METRICS.get(name).Settings)
     title = "[search] keys (suite-wide, or [run.search] for one run; README: Model zoo)"
     console.print(f"[bold underline]{escape(title)}[/]")
     for key, (kind, meaning) in [*SEARCH_KEYS.items(), ("<key>", SEARCHED_KEY_HELP)]:

@@ -36,7 +36,7 @@ def test_compare_and_leaderboard_flag_a_different_sample_count(tiny_results, tmp
     compared = run_cli("compare", str(before), str(after))
     assert compared.returncode == 0, compared.stderr
     text = " ".join(compared.stdout.split())
-    assert "settings that differ" in text and "samples for FID/KID/PR │ 300 │ 200, 300" in text
+    assert "settings that differ" in text and "FID sample size │ 300 │ 200, 300" in text
     assert "gan" in text and "FID ↓" in text
 
     same = run_cli("compare", str(before), str(before))

@@ -72,8 +72,11 @@ def budget_table(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
 
 
 def budget_metric(runs: pd.DataFrame) -> str | None:
-    """The metric the budget view ranks by: FID where measured, else the first scored leaderboard column."""
-    from harness.metrics.columns import leaderboard_columns
+    """The metric the budget view ranks by: the primary score where measured (FID), else the first
+    scored leaderboard column."""
+    from harness.metrics.columns import leaderboard_columns, primary_column
 
-    candidates = ["fid", *[m for m in leaderboard_columns() if column(m).better and m != "train_seconds"]]
+    primary = primary_column(runs.columns)
+    candidates = [*([primary] if primary else []),
+                  *[m for m in leaderboard_columns() if column(m).better and m != "train_seconds"]]
     return next((m for m in candidates if trial_scores(runs, m)), None)

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from harness.core.columns import NOT_APPLICABLE
+from harness.metrics.columns import column, meaning_settings
 from harness.store import STATUS_COMPLETED
 
 
@@ -21,21 +22,34 @@ class Setting:
     changes_meaning: bool  # True: a score under another value is another number (not ranked together)
 
 
-# Columns of the runs table (harness.analysis.aggregate.load_runs) that say how a number was made.
-SETTINGS = {
-    "fid_samples": Setting("samples for FID/KID/PR", "samples", True),
+# How a number was made, beside what the metrics declare (their own recorded settings, e.g. the
+# sample count, come from Column.changes_meaning): the evaluators, the configuration itself, and
+# the precision, device and versions it was computed with. Keys are columns of the runs table
+# (harness.analysis.aggregate.load_runs).
+EVALUATION_SETTINGS = {
     "evaluator_sha256": Setting("evaluator (sha256)", "evaluator", True),
     "autoencoder_sha256": Setting("autoencoder (sha256)", "autoencoder", True),
-    "likelihood_model": Setting("likelihood model", "likelihood model", True),
     "setup": Setting("configuration", "configuration", False),
     "mixed_precision": Setting("mixed precision", "mixed precision", False),
     "device": Setting("device", "device", False),
     "torch": Setting("torch version", "torch", False),
     "harness": Setting("harness version", "harness", False),
 }
-# Settings that change what a number means. A configuration scored under another value than the
-# suite's most common one is marked in its status and is not ranked (no "best") against the rest.
-SCORING_SETTINGS = {name: setting.short for name, setting in SETTINGS.items() if setting.changes_meaning}
+
+
+def settings() -> dict[str, Setting]:
+    """Every setting `compare` checks: the registered metrics' own (in their order), then the rest."""
+    declared = {name: Setting(column(name).label, short, True) for name, short in meaning_settings().items()}
+    return {**declared, **EVALUATION_SETTINGS}
+
+
+def scoring_settings() -> dict[str, str]:
+    """{setting: short name} of those that change what a number means: a configuration scored under
+    another value than the suite's most common one is marked in its status and not ranked (no
+    "best") against the rest."""
+    return {name: setting.short for name, setting in settings().items() if setting.changes_meaning}
+
+
 MARK_COLUMN = "scored_differently"
 
 
@@ -43,7 +57,7 @@ def mark_mixed_settings(agg: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """`agg` with a MARK_COLUMN: '' or e.g. 'scored with samples 1000 (others: 5000)'."""
     completed = runs[runs["status"] == STATUS_COMPLETED]
     marks: dict[str, list[str]] = {}
-    for setting, label in SCORING_SETTINGS.items():
+    for setting, label in scoring_settings().items():
         if setting not in completed:
             continue
         values = completed[setting].dropna()

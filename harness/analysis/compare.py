@@ -19,7 +19,7 @@ from harness.analysis.claims import welch
 from harness.core.columns import NOT_APPLICABLE
 from harness.metrics.columns import column, leaderboard_columns
 from harness.core.errors import HarnessError
-from harness.analysis.comparability import SETTINGS, setting_text
+from harness.analysis.comparability import setting_text, settings
 from harness.store import STATUS_COMPLETED, SuiteFolder
 
 @dataclass
@@ -85,7 +85,7 @@ def _row(folder: str, configuration: str, metric: str, base: pd.Series, other: p
 def _differing(completed: list[pd.DataFrame], shared: list[str]) -> list[tuple[str, list[str]]]:
     """Every setting whose values (over the shared configurations' runs) differ between folders."""
     differing = []
-    for setting, described in SETTINGS.items():
+    for setting, described in settings().items():
         label = described.label
         if setting == "setup":  # the configuration itself: name each key whose value differs
             for configuration in shared:

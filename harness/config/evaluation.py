@@ -1,8 +1,16 @@
-"""The `[evaluation]` table of a suite: which metrics run and how large they are."""
+"""The `[evaluation]` table of a suite: which metrics run, the samples they share, and each
+metric's own settings.
 
-from typing import Literal
+The table stays one flat TOML table (`num_samples = 10000`, `ais_steps = 300`), but it is owned in
+two parts: the keys every metric shares are fields here; every other key belongs to the metric
+that declares it in its `Settings` (harness/metrics/base.py), and is validated there when the
+suite is validated. A metric registered from a user's file brings its keys with it.
+"""
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, field_validator, model_validator
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails
 
 from harness.metrics import METRICS
 
@@ -11,10 +19,25 @@ def _all_metrics() -> list[str]:
     return list(METRICS)
 
 
-class EvaluationConfig(BaseModel):
-    """Defaults are the full-study sizes; quick suites shrink them."""
+def metric_settings_owner() -> dict[str, str]:
+    """{[evaluation] key: the registered metric that declares it} for every metric's own keys."""
+    owners: dict[str, str] = {}
+    for name in METRICS:
+        for key in METRICS.get(name).Settings.model_fields:
+            if key in EvaluationConfig.model_fields or key in owners:
+                raise ValueError(f"metric {name!r} declares the [evaluation] key {key!r}, which "
+                                 f"{owners.get(key, 'the shared settings')} already has; rename it")
+            owners[key] = name
+    return owners
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+class EvaluationConfig(BaseModel):
+    """Defaults are the full-study sizes; quick suites shrink them. Attributes: the shared keys
+    below, and every registered metric's own keys (e.g. `config.ais_steps`)."""
+
+    # extra="allow" only stores the metrics' keys, each validated by its metric's Settings first;
+    # a key no metric declares is refused in _metric_settings.
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True, allow_inf_nan=False)
 
     enabled: bool = Field(True, description="score every run after training (false: train only; `harness evaluate` later)")
     metrics: list[str] = Field(default_factory=_all_metrics, min_length=1,
@@ -23,21 +46,34 @@ class EvaluationConfig(BaseModel):
         default="evaluator", description="feature space for FID/KID/precision/recall: the pinned CNN or Inception-v3")
     inception_weights: str | None = Field(default=None, description="local Inception-v3 weights (features = 'inception')")
     num_samples: PositiveInt = Field(default=10_000, description="generated samples, and test images, for FID/KID/PR")
-    kid_subsets: PositiveInt = Field(default=100, description="KID: number of random subsets")
-    kid_subset_size: PositiveInt = Field(default=1000, description="KID: images per subset")
-    precision_recall_k: PositiveInt = Field(default=3, description="k-th neighbour radius for precision/recall")
-    density_coverage_k: PositiveInt = Field(default=5, description="k-th neighbour radius for density/coverage")
-    reconstruction_images: PositiveInt = Field(default=1000, description="seeded random test images, same for every run")
-    inversion_steps: PositiveInt = Field(default=500, description="GAN reconstruction: Adam steps per latent")
-    inversion_restarts: PositiveInt = Field(default=4, description="GAN reconstruction: random starts per image")
-    inversion_lr: PositiveFloat = Field(default=0.05, description="GAN reconstruction: Adam learning rate")
-    likelihood_images: PositiveInt = Field(default=1000, description="seeded random test images for ELBO and IWAE")
-    iwae_samples: PositiveInt = Field(default=1000, description="k of the importance-weighted bound")
-    ais_images: PositiveInt = Field(default=50, description="AIS: seeded random test images")
-    ais_chains: PositiveInt = Field(default=8, description="AIS: independent chains per image")
-    ais_steps: int = Field(default=300, ge=2, description="AIS: temperatures from prior to posterior")
-    ais_leapfrog: PositiveInt = Field(default=5, description="AIS: leapfrog steps per HMC move")
-    bdmc_images: PositiveInt = Field(default=8, description="AIS: simulated images for the BDMC error bound")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _metric_settings(cls, data: Any) -> Any:
+        """Each metric's keys validated by its own Settings (defaults filled in); unknown keys refused."""
+        if not isinstance(data, dict):
+            return data
+        owners = metric_settings_owner()
+        shared = {key: value for key, value in data.items() if key in cls.model_fields}
+        errors: list[InitErrorDetails] = [
+            {"type": "extra_forbidden", "loc": (key,), "input": value}
+            for key, value in data.items() if key not in cls.model_fields and key not in owners]
+        settings: dict[str, Any] = {}
+        for name in METRICS:
+            own = METRICS.get(name).Settings
+            try:
+                settings.update(own.model_validate({k: v for k, v in data.items() if k in own.model_fields}).model_dump())
+            except ValidationError as err:
+                errors += [InitErrorDetails(type=e["type"], loc=e["loc"], input=e["input"], ctx=e.get("ctx", {}))
+                           for e in err.errors()]
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        return {**shared, **settings}
+
+    @classmethod
+    def known_keys(cls) -> list[str]:
+        """Every key the table may hold: the shared ones and each registered metric's own."""
+        return [*cls.model_fields, *metric_settings_owner()]
 
     @field_validator("metrics")
     @classmethod
@@ -51,11 +87,19 @@ class EvaluationConfig(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> "EvaluationConfig":
-        if self.kid_subset_size > self.num_samples:
-            raise ValueError(f"kid_subset_size ({self.kid_subset_size}) must not exceed num_samples ({self.num_samples})")
         if self.features == "inception" and not self.inception_weights:
             raise ValueError("features = 'inception' needs inception_weights = '<path to local weights>' "
                              "(they are never downloaded)")
-        if self.precision_recall_k >= self.num_samples or self.density_coverage_k >= self.num_samples:
-            raise ValueError("precision_recall_k and density_coverage_k must be smaller than num_samples")
+        for name in METRICS:
+            problem = METRICS.get(name).configured(self).problem(self.num_samples)
+            if problem:
+                raise ValueError(problem)
         return self
+
+    def test_image_counts(self) -> dict[str, int]:
+        """{key: test images it draws} for the shared samples and every metric's own image counts."""
+        counts = {"num_samples": self.num_samples}
+        for name in METRICS:
+            own = METRICS.get(name)
+            counts.update({key: getattr(self, key) for key in own.test_image_settings})
+        return counts

@@ -361,9 +361,8 @@ class _Expander:
             if run.training.batch_size > available:
                 self.problem(f"run {run.id}: batch_size", f"{run.training.batch_size} is larger than the "
                              f"{available:,} training images it trains on")
-        for key in ("num_samples", "reconstruction_images", "likelihood_images", "ais_images"):
-            value = getattr(evaluation, key, None)
-            if value is not None and value > test:
+        for key, value in evaluation.test_image_counts().items():
+            if value > test:
                 self.problem(f"evaluation.{key}", f"{value:,} is more than the {test:,} test images of {info.dataset}")
 
     def _check_distinct(self, runs: list[RunSpec]) -> None:
@@ -629,7 +628,8 @@ def _describe(error: Any, model_class: type[BaseModel]) -> str:  # a pydantic Er
         return "required key is missing"
     if kind == "extra_forbidden":
         key = str(error["loc"][-1])
-        return _unknown_key_message(key, set(model_class.model_fields))
+        known = getattr(model_class, "known_keys", lambda: model_class.model_fields)()
+        return _unknown_key_message(key, set(known))
     if kind == "value_error":  # our own validators' messages already name the value
         return error["msg"].removeprefix("Value error, ")
     ctx = error.get("ctx") or {}

@@ -22,6 +22,11 @@ class Column:
     leaderboard: bool = False  # shown by default in the leaderboard
     chart: bool = False  # gets a chart of its own in the report
     numeric: bool = True  # False: a label such as the reconstruction method, never averaged
+    primary: bool = False  # the headline score: the leaderboard's default sort, the budget view, the cost chart
+    summary: bool = False  # shown in the one-line summary of a scored run
+    # A setting recorded beside the scores (e.g. the sample count): a configuration scored under
+    # another value is marked and not ranked with the rest; this is its short name in that mark.
+    changes_meaning: str | None = None
 
     @property
     def arrow(self) -> str:

@@ -7,7 +7,7 @@ The report only reads these tensors (it needs neither the weights nor the datase
 import torch
 
 from harness.evaluation.session import EvaluationSession
-from harness.metrics.reconstruction import frozen, reconstruct
+from harness.metrics.reconstruction import Reconstruction, frozen, reconstruct
 from harness.models.base import GenerativeModel
 from harness.models.capabilities import Decodes
 
@@ -21,7 +21,7 @@ def model_figures(model: GenerativeModel, session: EvaluationSession) -> dict[st
     """Tensors for the report's figures (images in [0, 1], (n, C, H, W)); only what the model can do."""
     figures: dict[str, torch.Tensor] = {}
     if isinstance(model, Decodes):
-        c = session.config
+        c = Reconstruction.configured(session.config)
         originals = session.test_images[:FIGURE_IMAGES].to(session.device)
         with frozen(model):
             rebuilt = reconstruct(model, originals, c.inversion_steps, c.inversion_restarts, c.inversion_lr,

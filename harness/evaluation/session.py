@@ -73,9 +73,9 @@ class InceptionFeatures(nn.Module):
 
 class EvaluationSession:
     def __init__(self, config: EvaluationConfig, dataset: Dataset, strategy: Strategy) -> None:
-        for key in ("num_samples", "reconstruction_images", "likelihood_images", "ais_images"):
-            if getattr(config, key) > len(dataset.test_images):
-                raise HarnessError(f"evaluation.{key} {getattr(config, key)} exceeds the {len(dataset.test_images)} "
+        for key, count in config.test_image_counts().items():
+            if count > len(dataset.test_images):
+                raise HarnessError(f"evaluation.{key} {count} exceeds the {len(dataset.test_images)} "
                                    f"test images of {dataset.spec.name}; lower it (at most the whole test split)")
         self.config = config
         self.dataset = dataset

@@ -30,8 +30,10 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from pydantic import Field, PositiveInt
+
 from harness.metrics.registry import METRICS
-from harness.metrics.base import Column, Metric
+from harness.metrics.base import Column, Metric, MetricSettings
 from harness.models.capabilities import Decodes
 from harness.core.seeds import derived_seed
 
@@ -213,9 +215,19 @@ def choose_sigma(model: Decodes, held_out: torch.Tensor, chains: int, steps: int
     return float(best), scores
 
 
+class AISSettings(MetricSettings):
+    ais_images: PositiveInt = Field(default=50, description="AIS: seeded random test images")
+    ais_chains: PositiveInt = Field(default=8, description="AIS: independent chains per image")
+    ais_steps: int = Field(default=300, ge=2, description="AIS: temperatures from prior to posterior")
+    ais_leapfrog: PositiveInt = Field(default=5, description="AIS: leapfrog steps per HMC move")
+    bdmc_images: PositiveInt = Field(default=8, description="AIS: simulated images for the BDMC error bound")
+
+
 @METRICS.register("ais")
 class AnnealedImportanceSampling(Metric):
     name = "ais"
+    Settings = AISSettings
+    test_image_settings = ("ais_images",)
     requires = (Decodes,)
     columns = (
         Column("ais_log_likelihood", "AIS log-likelihood", "higher", "nats/image", digits=4, leaderboard=True,
@@ -226,7 +238,7 @@ class AnnealedImportanceSampling(Metric):
     )
 
     def settings(self, session) -> dict[str, Any]:
-        c = session.config
+        c = self.configured(session.config)
         return {"images": session.test_subset(c.ais_images), "data": "dequantized intensities (pixel + u) / 256",
                 "observation_model": "N(decode(z), sigma^2 I)", "chains": c.ais_chains, "steps": c.ais_steps,
                 "leapfrog": c.ais_leapfrog, "schedule": "sigmoid", "sigma_grid": list(SIGMA_GRID),
@@ -241,7 +253,7 @@ class AnnealedImportanceSampling(Metric):
         from harness.metrics.reconstruction import frozen
         from harness.models.likelihoods import dequantize
 
-        c = session.config
+        c = self.configured(session.config)
         device = session.device
 
         def observed(images: torch.Tensor, purpose: str) -> torch.Tensor:

@@ -10,6 +10,8 @@ the evaluation puts training images where a model's samples would be.
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from pydantic import BaseModel, ConfigDict
+
 from harness.core.columns import NOT_APPLICABLE, Column  # noqa: F401  (re-exported for metric modules)
 
 if TYPE_CHECKING:
@@ -46,8 +48,25 @@ class EvaluationSession(Protocol):
     def sample_logits(self, model: "GenerativeModel | None") -> "torch.Tensor": ...
 
 
+class MetricSettings(BaseModel):
+    """A metric's own keys of the `[evaluation]` table (harness/config/evaluation.py merges every
+    registered metric's): pydantic fields with defaults and descriptions, like any config."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+    def problem(self, num_samples: int) -> str | None:
+        """What is wrong with these settings beside the shared sample count, if anything."""
+        return None
+
+
 class Metric(ABC):
+    """A metric declares what it means: its columns (each saying whether it is the primary score,
+    shown in summaries, or a setting that makes scores incomparable), its own settings, and
+    which of them count test images."""
+
     name: ClassVar[str]
+    Settings: ClassVar[type[MetricSettings]] = MetricSettings  # its own [evaluation] keys (none by default)
+    test_image_settings: ClassVar[tuple[str, ...]] = ()  # its settings that draw that many test images
     requires: ClassVar[tuple[type, ...]] = ()
     columns: ClassVar[tuple[Column, ...]]
     sample_based: ClassVar[bool] = False  # reads only session.samples/sample_features/sample_logits
@@ -55,6 +74,11 @@ class Metric(ABC):
     # Leaves tensors for the run's files (session.run.artifacts) besides its values: an interrupted
     # evaluation recomputes it instead of reusing its values from metrics.partial.json.
     saves_artifacts: ClassVar[bool] = False
+
+    @classmethod
+    def configured(cls, config: Any) -> Any:
+        """This metric's own settings (a `Settings` instance) from a suite's [evaluation] config."""
+        return cls.Settings.model_validate({key: getattr(config, key) for key in cls.Settings.model_fields})
 
     @classmethod
     def column_names(cls) -> list[str]:

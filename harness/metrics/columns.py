@@ -5,6 +5,8 @@ nobody declared (e.g. a metric's wall time) is still shown and aggregated, with 
 label and no direction: nothing is dropped.
 """
 
+from collections.abc import Iterable
+
 from harness.core.columns import Column
 from harness.metrics.registry import METRICS
 
@@ -44,3 +46,20 @@ def feature_space_variants(name: str) -> list[str]:
     """The same metric in every feature space: `fid` -> [`fid`, `fid_ae`]; a metric in one space -> [name]."""
     columns = all_columns()
     return [name, f"{name}_ae"] if f"{name}_ae" in columns else [name]
+
+
+def primary_column(available: Iterable[str]) -> str | None:
+    """The headline score among `available` columns (the first declared primary one; FID for the
+    built-in metrics): what the leaderboard sorts by and the budget view and cost chart plot."""
+    present = set(available)
+    return next((c.name for c in all_columns().values() if c.primary and c.name in present), None)
+
+
+def summary_columns() -> list[str]:
+    """Columns shown in a scored run's one-line summary, in the metrics' order."""
+    return [c.name for c in all_columns().values() if c.summary]
+
+
+def meaning_settings() -> dict[str, str]:
+    """{column: short name} of the recorded settings under which scores are other numbers."""
+    return {c.name: c.changes_meaning for c in all_columns().values() if c.changes_meaning}

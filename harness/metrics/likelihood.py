@@ -15,8 +15,10 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from pydantic import Field, PositiveInt
+
 from harness.metrics.registry import METRICS
-from harness.metrics.base import NOT_APPLICABLE, Column, Metric
+from harness.metrics.base import NOT_APPLICABLE, Column, Metric, MetricSettings
 from harness.models.capabilities import BoundsLikelihood
 from harness.core.seeds import derived_seed
 
@@ -36,26 +38,33 @@ def iwae_bound(model: BoundsLikelihood, images: torch.Tensor, k: int, generator:
     return torch.logsumexp(log_weights.double(), dim=1) - math.log(k)
 
 
+class LikelihoodSettings(MetricSettings):
+    likelihood_images: PositiveInt = Field(default=1000, description="seeded random test images for ELBO and IWAE")
+    iwae_samples: PositiveInt = Field(default=1000, description="k of the importance-weighted bound")
+
+
 @METRICS.register("likelihood")
 class Likelihood(Metric):
     name = "likelihood"
+    Settings = LikelihoodSettings
+    test_image_settings = ("likelihood_images",)
     requires = (BoundsLikelihood,)
     columns = (
-        Column("elbo", "ELBO", "higher", "nats/image", digits=4, chart=True),
-        Column("iwae", "IWAE bound", "higher", "nats/image", digits=4, leaderboard=True, chart=True),
+        Column("elbo", "ELBO", "higher", "nats/image", digits=4, chart=True, summary=True),
+        Column("iwae", "IWAE bound", "higher", "nats/image", digits=4, leaderboard=True, chart=True, summary=True),
         Column("iwae_bits_per_dim", "IWAE bound", "lower", "bits/dim", digits=4),
-        Column("likelihood_model", "likelihood model", None, numeric=False),
+        Column("likelihood_model", "likelihood model", None, numeric=False, changes_meaning="likelihood model"),
     )
 
     def settings(self, session) -> dict[str, Any]:
-        c = session.config
+        c = self.configured(session.config)
         return {"images": session.test_subset(c.likelihood_images), "same_images_for_elbo_and_iwae": True,
                 "iwae_samples": c.iwae_samples, "unit": "nats per image (higher is better)"}
 
     def compute(self, model, session) -> dict[str, Any]:
         import torch
 
-        c = session.config
+        c = self.configured(session.config)
         images = session.test_images[session.test_indices(c.likelihood_images)]
         observed = model.observe(images, torch.Generator().manual_seed(derived_seed(0, "dequantize")))
 

@@ -48,7 +48,7 @@ class ModeCoverage(Metric):
     name = "mode_coverage"
     columns = (
         Column("class_overlap", "class overlap", "higher", digits=3, leaderboard=True),
-        Column("classes_covered", "classes covered", "higher", digits=2),
+        Column("classes_covered", "classes covered", "higher", digits=2, summary=True),
         Column("class_kl", "class KL", "lower", "nats"),
         Column("classifier_score", "classifier score", "higher"),
     )

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from pydantic import Field, PositiveInt
+
 from harness.metrics.registry import METRICS
-from harness.metrics.base import Column, Metric
+from harness.metrics.base import Column, Metric, MetricSettings
 
 if TYPE_CHECKING:
     import torch
@@ -60,12 +62,23 @@ def precision_recall_density_coverage(real: torch.Tensor, fake: torch.Tensor, k_
     }
 
 
+class PrecisionRecallSettings(MetricSettings):
+    precision_recall_k: PositiveInt = Field(default=3, description="k-th neighbour radius for precision/recall")
+    density_coverage_k: PositiveInt = Field(default=5, description="k-th neighbour radius for density/coverage")
+
+    def problem(self, num_samples: int) -> str | None:
+        if self.precision_recall_k >= num_samples or self.density_coverage_k >= num_samples:
+            return "precision_recall_k and density_coverage_k must be smaller than num_samples"
+        return None
+
+
 @METRICS.register("precision_recall")
 class PrecisionRecall(Metric):
     name = "precision_recall"
+    Settings = PrecisionRecallSettings
     columns = (
-        Column("precision", "precision", "higher", leaderboard=True, chart=True),
-        Column("recall", "recall", "higher", leaderboard=True, chart=True),
+        Column("precision", "precision", "higher", leaderboard=True, chart=True, summary=True),
+        Column("recall", "recall", "higher", leaderboard=True, chart=True, summary=True),
         Column("density", "density", "higher"),
         Column("coverage", "coverage", "higher", chart=True),
     )
@@ -73,13 +86,13 @@ class PrecisionRecall(Metric):
     needs_evaluator = True
 
     def settings(self, session) -> dict[str, Any]:
-        c = session.config
-        return {"num_samples": c.num_samples, "reference": session.reference_subset(), "feature_space": "classifier",
+        c = self.configured(session.config)
+        return {"num_samples": session.config.num_samples, "reference": session.reference_subset(), "feature_space": "classifier",
                 "precision_recall_k": c.precision_recall_k,
                 "density_coverage_k": c.density_coverage_k, **session.evaluator_info}
 
     def compute(self, model, session) -> dict[str, float]:
-        c = session.config
+        c = self.configured(session.config)
         space = session.feature_spaces[0]
         return precision_recall_density_coverage(session.reference_features(space), session.sample_features(model, space),
                                                  c.precision_recall_k, c.density_coverage_k)

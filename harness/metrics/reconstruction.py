@@ -17,8 +17,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from pydantic import Field, PositiveFloat, PositiveInt
+
 from harness.metrics.registry import METRICS
-from harness.metrics.base import Column, Metric
+from harness.metrics.base import Column, Metric, MetricSettings
 from harness.models.capabilities import Decodes, Encodes
 from harness.core.seeds import derived_seed
 
@@ -80,19 +82,29 @@ def reconstruct(model: GenerativeModel, images: torch.Tensor, steps: int, restar
         return model.decode(latents).float()
 
 
+class ReconstructionSettings(MetricSettings):
+    reconstruction_images: PositiveInt = Field(default=1000, description="seeded random test images, same for every run")
+    inversion_steps: PositiveInt = Field(default=500, description="GAN reconstruction: Adam steps per latent")
+    inversion_restarts: PositiveInt = Field(default=4, description="GAN reconstruction: random starts per image")
+    inversion_lr: PositiveFloat = Field(default=0.05, description="GAN reconstruction: Adam learning rate")
+
+
 @METRICS.register("reconstruction")
 class Reconstruction(Metric):
     name = "reconstruction"
+    Settings = ReconstructionSettings
+    test_image_settings = ("reconstruction_images",)
     requires = (Decodes,)
     columns = (
-        Column("reconstruction_mse", "reconstruction MSE", "lower", digits=3, leaderboard=True, chart=True),
+        Column("reconstruction_mse", "reconstruction MSE", "lower", digits=3, leaderboard=True, chart=True,
+               summary=True),
         Column("inversion_mse", "inversion MSE", "lower", digits=3, chart=True),
         Column("reconstruction_method", "reconstruction method", None, numeric=False),
         Column("reconstruction_seconds", "reconstruction time", "lower", "s"),
     )
 
     def settings(self, session) -> dict[str, Any]:
-        c = session.config
+        c = self.configured(session.config)
         return {"images": session.test_subset(c.reconstruction_images), "inversion_steps": c.inversion_steps,
                 "inversion_restarts": c.inversion_restarts, "inversion_lr": c.inversion_lr,
                 "pixel_range": "[0, 1]"}
@@ -100,7 +112,7 @@ class Reconstruction(Metric):
     def compute(self, model, session) -> dict[str, Any]:
         import torch
 
-        c = session.config
+        c = self.configured(session.config)
         images = session.test_images[session.test_indices(c.reconstruction_images)]
         started = time.perf_counter()
 

@@ -23,8 +23,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from pydantic import Field, PositiveInt
+
 from harness.metrics.registry import METRICS
-from harness.metrics.base import NOT_APPLICABLE, Column, Metric
+from harness.metrics.base import NOT_APPLICABLE, Column, Metric, MetricSettings
 from harness.core.seeds import derived_seed
 
 if TYPE_CHECKING:
@@ -94,26 +96,38 @@ def _columns() -> tuple[Column, ...]:
     for suffix in SPACES:
         tag = "" if not suffix else " (AE)"
         columns += [
-            Column(f"fid{suffix}", f"FID{tag}", "lower", digits=4, leaderboard=True, chart=True),
+            Column(f"fid{suffix}", f"FID{tag}", "lower", digits=4, leaderboard=True, chart=True, primary=not suffix,
+                   summary=not suffix),
             Column(f"fid_inf{suffix}", f"FID∞{tag}", "lower", digits=4),
             Column(f"kid{suffix}", f"KID{tag}", "lower", "×10³", digits=3, chart=not suffix),
             Column(f"kid_subset_std{suffix}", f"KID std over subsets{tag}", None, "×10³", digits=3),
         ]
-    return (*columns, Column("fid_samples", "FID sample size", None, digits=5))
+    return (*columns, Column("fid_samples", "FID sample size", None, digits=5, changes_meaning="samples"))
+
+
+class SampleQualitySettings(MetricSettings):
+    kid_subsets: PositiveInt = Field(default=100, description="KID: number of random subsets")
+    kid_subset_size: PositiveInt = Field(default=1000, description="KID: images per subset")
+
+    def problem(self, num_samples: int) -> str | None:
+        if self.kid_subset_size > num_samples:
+            return f"kid_subset_size ({self.kid_subset_size}) must not exceed num_samples ({num_samples})"
+        return None
 
 
 @METRICS.register("sample_quality")
 class SampleQuality(Metric):
     name = "sample_quality"
+    Settings = SampleQualitySettings
     columns = _columns()
     sample_based = True
     needs_evaluator = True
     saves_artifacts = True  # the samples' feature statistics
 
     def settings(self, session) -> dict[str, Any]:
-        c = session.config
-        return {"num_samples": c.num_samples, "reference": session.reference_subset(),
-                "fid_inf": {"points": FID_INF_POINTS, "smallest_subset": int(c.num_samples * FID_INF_SMALLEST)},
+        c = self.configured(session.config)
+        return {"num_samples": session.config.num_samples, "reference": session.reference_subset(),
+                "fid_inf": {"points": FID_INF_POINTS, "smallest_subset": int(session.config.num_samples * FID_INF_SMALLEST)},
                 "kid": {"subsets": c.kid_subsets, "subset_size": c.kid_subset_size, "kernel": "(x.y/d + 1)^3",
                         "features": "centred on the reference's mean, divided by its RMS standard deviation",
                         "reported_times": KID_SCALE},
@@ -121,8 +135,8 @@ class SampleQuality(Metric):
 
     def compute(self, model, session) -> dict[str, Any]:
         """FID, FID∞ and KID in every feature space; the feature statistics go to the run folder."""
-        c = session.config
-        values: dict[str, Any] = {"fid_samples": c.num_samples}
+        c = self.configured(session.config)
+        values: dict[str, Any] = {"fid_samples": session.config.num_samples}
         for suffix, kind in SPACES.items():
             space = "inception" if (session.config.features == "inception" and not suffix) else kind
             if space not in session.feature_spaces:

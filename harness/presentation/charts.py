@@ -19,7 +19,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from harness.core.columns import INTERVAL_KIND, NOT_APPLICABLE  # noqa: E402
-from harness.metrics.columns import column
+from harness.metrics.columns import column, primary_column
 from harness.analysis.aggregate import first_readable  # noqa: E402
 from harness.store import HISTORY_BOOKKEEPING, ResultsFileError, RunFolder, SuiteFolder, atomic_write  # noqa: E402
 
@@ -143,20 +143,21 @@ def training_curves(suite: SuiteFolder, runs: pd.DataFrame, path: Path,
 
 
 def quality_against_cost(runs: pd.DataFrame, path: Path) -> Path | None:
-    """FID against training time and against parameters, one point per run."""
-    if "fid" not in runs:  # evaluation disabled, or no sample-quality metric
+    """The primary score (FID) against training time and against parameters, one point per run."""
+    score = primary_column(runs.columns)
+    if score is None:  # evaluation disabled, or no metric with a primary score
         return None
-    fid = pd.to_numeric(runs["fid"].where(runs["fid"] != NOT_APPLICABLE), errors="coerce")
-    data = runs.assign(fid=fid).dropna(subset=["fid", "train_seconds"])
+    values = pd.to_numeric(runs[score].where(runs[score] != NOT_APPLICABLE), errors="coerce")
+    data = runs.assign(**{score: values}).dropna(subset=[score, "train_seconds"])
     if data.empty:
         return None
     colours = _colours(list(dict.fromkeys(runs["configuration"])))
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, cost in zip(axes, ("train_seconds", "parameters")):
-        sns.scatterplot(data=data, x=cost, y="fid", hue="configuration", style="model", palette=colours, s=80, ax=ax,
+        sns.scatterplot(data=data, x=cost, y=score, hue="configuration", style="model", palette=colours, s=80, ax=ax,
                         legend=ax is axes[-1])
         ax.set_xlabel(column(cost).title)
-        ax.set_ylabel(column("fid").title + " (lower is better)")
+        ax.set_ylabel(f"{column(score).title} ({column(score).direction})")
         if cost == "parameters":
             ax.set_xscale("log")
     sns.move_legend(axes[-1], "upper left", bbox_to_anchor=(1, 1))

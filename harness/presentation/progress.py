@@ -24,8 +24,6 @@ if TYPE_CHECKING:
 
 LOOK_AT_OTHERS_SECONDS = 2.0  # how often the main process reads the other processes' claims
 
-# The metrics shown in one-line summaries (when a run has them).
-SHOWN_METRICS = ("fid", "kid_mean", "precision", "recall", "classes_covered", "reconstruction_mse", "elbo", "iwae")
 
 
 class TrainingProgress:
@@ -206,8 +204,12 @@ def run_line(outcome: "RunOutcome") -> str:
 
 
 def metric_text(values: dict[str, Any]) -> str:
+    """The scores a metric declared worth a summary (Column.summary), in the order they were written."""
+    from harness.metrics.columns import summary_columns
+
+    shown = set(summary_columns())
     return ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                     for k, v in values.items() if k in SHOWN_METRICS)
+                     for k, v in values.items() if k in shown)
 
 
 def evaluation_line(outcome: "RunOutcome") -> str:

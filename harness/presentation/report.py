@@ -18,7 +18,7 @@ from harness.presentation import charts
 from harness.analysis.aggregate import aggregate, first_readable, load_runs, unreadable_runs
 from harness.analysis.claims import MIN_SEEDS, judge_all
 from harness.core.columns import INTERVAL_KIND
-from harness.metrics.columns import chart_columns, column, leaderboard_columns
+from harness.metrics.columns import chart_columns, column, leaderboard_columns, primary_column
 from harness.store.images import image_grid
 from harness.presentation.leaderboard import export, number_text, sort_frame
 from harness.analysis.comparability import comparability_notes
@@ -37,7 +37,7 @@ def build_report(suite_folder: SuiteFolder, log=print, output: Path | None = Non
     out = SuiteFolder(output) if output is not None else suite_folder
     suite = load_suite(suite_folder.suite_toml)
     runs = load_runs(suite_folder)
-    agg = sort_frame(mark_mixed_settings(aggregate(runs), runs), "fid" if "fid" in runs else None)
+    agg = sort_frame(mark_mixed_settings(aggregate(runs), runs), primary_column(runs.columns))
     figures: list[tuple[str, str, Path]] = []  # (section, caption, path)
     unreadable = unreadable_runs(runs)  # files that could not be read: named in the log and the report
 

@@ -45,7 +45,7 @@ def leaderboard(results_dir: str | Path, metrics: list[str] | None = None, sort:
     """The suite's configurations aggregated over seeds, best first by `sort` (default: FID when present)."""
     from harness.analysis.aggregate import aggregate, result_columns, unreadable_runs
     from harness.analysis.comparability import comparability_notes, mark_mixed_settings
-    from harness.metrics.columns import all_columns, leaderboard_columns
+    from harness.metrics.columns import all_columns, leaderboard_columns, primary_column
     from harness.presentation.leaderboard import sort_frame
 
     runs = load_results(results_dir)
@@ -57,7 +57,7 @@ def leaderboard(results_dir: str | Path, metrics: list[str] | None = None, sort:
                            exit_code=2)
     chosen = [m for m in (metrics or leaderboard_columns()) if m in runs]
     table = mark_mixed_settings(aggregate(runs, chosen), runs)
-    sort = sort or ("fid" if "fid" in chosen else None)
+    sort = sort or primary_column(chosen)
     table = sort_frame(table, sort if sort in table else None)
     return Leaderboard(f"{Path(results_dir).name}: {len(runs)} runs, {len(table)} configurations", table, chosen,
                        comparability_notes(runs), unreadable_runs(runs))
