@@ -90,16 +90,16 @@ class EvaluationConfig(BaseModel):
         if self.features == "inception" and not self.inception_weights:
             raise ValueError("features = 'inception' needs inception_weights = '<path to local weights>' "
                              "(they are never downloaded)")
-        for name in METRICS:
+        for name in self.metrics:  # the settings of metrics that do not run cannot be wrong
             problem = METRICS.get(name).configured(self).problem(self.num_samples)
             if problem:
                 raise ValueError(problem)
         return self
 
     def test_image_counts(self) -> dict[str, int]:
-        """{key: test images it draws} for the shared samples and every metric's own image counts."""
+        """{key: test images it draws} for the shared samples and the image counts of the metrics that run."""
         counts = {"num_samples": self.num_samples}
-        for name in METRICS:
+        for name in self.metrics:
             own = METRICS.get(name)
             counts.update({key: getattr(self, key) for key in own.test_image_settings})
         return counts
