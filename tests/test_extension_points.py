@@ -102,6 +102,17 @@ def test_plugins_train_evaluate_and_report_through_the_command_line(plugins, cap
 
     assert main(["evaluate", str(folder), "--data-dir", str(data), "--metrics", "pixel_spread"]) == 0
 
+    # The readers work from the store alone: with the plugins gone from this process (another
+    # machine, a colleague without the plugin file), the results folder still reads.
+    toy_plugins.unregister()
+    capsys.readouterr()
+    for command in (["status", str(folder)], ["leaderboard", str(folder)], ["compare", str(folder), str(folder)],
+                    ["report", str(folder), "--output", str(folder.parent / "elsewhere")]):
+        assert main(command) == 0, (command, capsys.readouterr().err)
+    report = (folder.parent / "elsewhere" / "report.md").read_text()
+    assert "2 configurations (gan, vae) on toy-stripes" in report and "IWAE bound" in report
+    assert "gan-s0" in capsys.readouterr().out
+
 
 def test_a_plugin_executor_submits_the_pending_runs(plugins):
     suite, data, results = plugins

@@ -191,3 +191,30 @@ def test_sample_every_saves_progress_grids_changes_no_number_and_shows_a_strip(t
     assert report.returncode == 0, report.stderr
     page = (tmp_path / "b" / "progress" / "report.html").read_text()
     assert "the same 16 latents decoded during training" in page
+
+
+def test_a_folder_from_before_the_suite_record_still_reports(tmp_path):
+    """Folders written before version 0.2 recorded only run ids and hashes in suite.json and kept
+    their locks in claims/: the suite is expanded again from suite.toml, claims/ is no run, and
+    the report is the one the full record gives."""
+    from harness.analysis.suite_record import suite_record
+    from harness.cli import main
+
+    study = Path(__file__).resolve().parents[1] / "results" / "gan_vs_vae"
+    new, old = tmp_path / "new" / "gan_vs_vae", tmp_path / "old" / "gan_vs_vae"
+    shutil.copytree(study, new)
+    shutil.copytree(study, old)
+    (old / "locks").rename(old / "claims")
+    record = json.loads((old / "suite.json").read_text())
+    legacy = {key: record[key] for key in ("suite", "source", "mixed_precision", "mixed_precision_source")}
+    legacy["runs"] = [{key: run[key] for key in ("id", "name", "config_hash")} for run in record["runs"]]
+    (old / "suite.json").write_text(json.dumps(legacy, indent=2))
+
+    expanded = suite_record(SuiteFolder(old))
+    assert expanded.expanded and [r.id for r in expanded.runs] == [r["id"] for r in record["runs"]]
+    assert expanded.claims == record["claims"] and expanded.evaluation == record["evaluation"]
+    assert "claims" not in {run.id for run in SuiteFolder(old).runs()}
+    for folder in (new, old):
+        assert main(["report", str(folder), "--output", str(folder.parent / "out")]) == 0
+    reports = [(folder.parent / "out" / "report.md").read_text().replace(str(folder), "FOLDER") for folder in (new, old)]
+    assert reports[0] == reports[1]

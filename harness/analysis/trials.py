@@ -4,11 +4,11 @@ later seeds then join the suite (`select` in a [search] table)."""
 from dataclasses import replace as replaced
 
 from harness.config.suite import RunSpec, Suite
-from harness.store import STATUS_COMPLETED, STATUS_DIVERGED, STATUS_FAILED, ResultsFileError, RunFolder, SuiteFolder
+from harness.store import (STATUS_COMPLETED, STATUS_DIVERGED, STATUS_FAILED, ResultsFileError, RunEntry, RunFolder,
+                           SuiteFolder, SuiteRecord)
 
 
-
-def chosen_trials(suite: Suite, folder: SuiteFolder) -> dict[str, int]:
+def chosen_trials(suite: Suite | SuiteRecord, folder: SuiteFolder) -> dict[str, int]:
     """{search group: its best trial} for each search (with `select`) whose trials are all done,
     by the search's metric (harness/search.py). Trials still to train or to score leave their
     search undecided; a failed trial is never the best."""
@@ -16,7 +16,8 @@ def chosen_trials(suite: Suite, folder: SuiteFolder) -> dict[str, int]:
     from harness.metrics.columns import column
 
     best = {}
-    for group, trials in suite.search_groups().items():
+    groups: dict[str, list[RunSpec]] | dict[str, list[RunEntry]] = suite.search_groups()
+    for group, trials in groups.items():
         scores = {run.trial: _trial_score(folder.run(run.id), run) for run in trials}
         if all(score is not _UNDECIDED for score in scores.values()):
             chosen = best_trial(scores, column(trials[0].selected_by).better == "lower")  # type: ignore[arg-type]
@@ -35,7 +36,7 @@ def with_chosen_trials(suite: Suite, folder: SuiteFolder) -> Suite:
 _UNDECIDED = object()  # a trial not trained or not scored yet
 
 
-def _trial_score(folder: RunFolder, run: RunSpec) -> "float | None | object":
+def _trial_score(folder: RunFolder, run: RunSpec | RunEntry) -> "float | None | object":
     """The trial's score by its search's metric; None when it finished without one (failed,
     diverged, metric n/a); _UNDECIDED while it is not trained and scored."""
     try:

@@ -186,6 +186,20 @@ class Suite:
     # train, once every trial is scored (harness/pipeline.py, with_chosen_trials).
     later: list[RunSpec] = field(default_factory=list)
 
+    def record(self) -> dict[str, Any]:
+        """suite.json (harness.store.SuiteRecord): everything a reader of the results needs to know
+        about the suite, as expanded now."""
+
+        def entry(run: RunSpec) -> dict[str, Any]:
+            return {"id": run.id, "name": run.name, "config_hash": run.config_hash, "configuration": run.configuration,
+                    "seed": run.seed, "search_group": run.search_group, "trial": run.trial,
+                    "selected_by": run.selected_by}
+
+        return {"suite": self.info.model_dump(), "source": str(self.path), "mixed_precision": self.mixed_precision,
+                "mixed_precision_source": self.mixed_precision_source, "runs": [entry(r) for r in self.runs],
+                "later": [entry(r) for r in self.later], "evaluation": self.evaluation.model_dump(mode="json"),
+                "claims": [claim.model_dump() for claim in self.claims], "expanded": True}
+
     def search_groups(self) -> dict[str, list[RunSpec]]:
         """Each search with `select`: its trials' first-seed runs (in `runs`), in trial order."""
         groups: dict[str, list[RunSpec]] = {}

@@ -7,6 +7,7 @@ import html
 import platform
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,8 @@ from harness.presentation.leaderboard import export, number_text, sort_frame
 from harness.analysis.comparability import comparability_notes
 from harness.analysis.comparability import mark_mixed_settings
 from harness.store import ResultsFileError, RunFolder, SuiteFolder, write_text
-from harness.config.suite import load_suite
+from harness.analysis.suite_record import suite_record
+from harness.config.claims import Claim
 
 
 def build_report(suite_folder: SuiteFolder, log=print, output: Path | None = None) -> Path:
@@ -35,7 +37,7 @@ def build_report(suite_folder: SuiteFolder, log=print, output: Path | None = Non
     `output` elsewhere nothing is written into the results folder (it may be read-only).
     """
     out = SuiteFolder(output) if output is not None else suite_folder
-    suite = load_suite(suite_folder.suite_toml)
+    suite = suite_record(suite_folder)
     runs = load_runs(suite_folder)
     agg = sort_frame(mark_mixed_settings(aggregate(runs), runs), primary_column(runs.columns))
     figures: list[tuple[str, str, Path]] = []  # (section, caption, path)
@@ -81,7 +83,8 @@ def build_report(suite_folder: SuiteFolder, log=print, output: Path | None = Non
     context["unreadable"] = unreadable
     context["budget"] = _budget_rows(budget_table, budget_metric) if budget_metric else None
     context["chosen"] = _chosen_note(suite, agg, shown_agg) if chosen else None
-    claims = judge_all(suite.claims, runs)
+    # as recorded: judged as the suite said them, not re-validated against today's metrics
+    claims = judge_all([Claim.model_construct(**claim) for claim in suite.claims], runs)
     metrics = [m for m in leaderboard_columns() if m in agg]
     leaderboard_md = export(agg, metrics, "md")
     how_to_read = _how_to_read(context, shown_agg, metrics)
@@ -168,7 +171,7 @@ def _floor_text(values: dict[str, Any]) -> str:
 
 def _measured(suite: Any, runs: pd.DataFrame) -> str:
     """How the numbers were made, in one line a reader needs before reading any of them."""
-    c = suite.evaluation
+    c = SimpleNamespace(**suite.evaluation)  # the [evaluation] settings as recorded
     spaces = [f"{runs[key].dropna().iloc[0]} ({kind})" for key, kind in (("evaluator", "a small CNN classifier's "
               "128-d features"), ("autoencoder", "a convolutional autoencoder's 128-d bottleneck"))
               if key in runs and runs[key].notna().any()]
@@ -189,7 +192,7 @@ def _model_figures(suite: Any, suite_folder: SuiteFolder, out: SuiteFolder, runs
     models = first_readable(suite_folder, runs, RunFolder.read_figures, skip)  # (label, figures)
     if not models:
         return []  # e.g. reference results committed without figures, or evaluation disabled
-    c = suite.evaluation
+    c = SimpleNamespace(**suite.evaluation)  # the [evaluation] settings as recorded
     figures = []
     reconstructions = [(label, stored) for label, stored in models if "reconstructions" in stored]
     if reconstructions:

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from harness.core.errors import HarnessError, ResultsFileError
 from harness.core.files import UMASK, atomic_write, read_json, write_json, write_text
 from harness.core.statuses import STATUS_COMPLETED
-from harness.store.records import MetricsRow, ReferenceRecord, RunConfig, RunLock, RunRecord
+from harness.store.records import MetricsRow, ReferenceRecord, RunConfig, RunLock, RunRecord, SuiteRecord
 
 if TYPE_CHECKING:
     import numpy as np
@@ -290,6 +290,9 @@ class SuiteFolder:
                 pass
             write_text(path, text)
 
+    def read_suite_record(self) -> SuiteRecord:
+        return SuiteRecord.read(self.suite_json)
+
     def run(self, run_id: str) -> RunFolder:
         return RunFolder(self.dir, run_id)
 
@@ -329,12 +332,13 @@ class SuiteFolder:
         return self.dir / ".staging" / f"{run_id}.replaced"
 
     def runs(self) -> Iterator[RunFolder]:
-        """Every run folder, sorted by id: each folder but the suite's own (reference, charts, claims,
+        """Every run folder, sorted by id: each folder but the suite's own (reference, charts, locks,
         jobs) and hidden ones (staging). A folder with no readable config.json is still listed, so
         readers show it as unreadable instead of silently dropping it."""
         if not self.dir.is_dir():
             return iter(())
-        own = {self.reference_dir.name, self.charts.name, self.locks_dir.name, self.jobs_dir.name}
+        # "claims": where versions before 0.2 kept the run locks
+        own = {self.reference_dir.name, self.charts.name, self.locks_dir.name, self.jobs_dir.name, "claims"}
         return iter([RunFolder(self.dir, p.name) for p in sorted(self.dir.iterdir())
                      if p.is_dir() and p.name not in own and not p.name.startswith(".")])
 

@@ -2,6 +2,7 @@
 naming the file, and write atomically."""
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -136,3 +137,61 @@ class ReferenceRecord(_File):
     what: str
     values: dict[str, Any]
     seconds: float | None = None
+
+
+class RunEntry(BaseModel):
+    """One expanded run as the suite record lists it: who it is, and where it sits in a search."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    name: str
+    config_hash: str
+    configuration: str = ""  # the run without its seed: what results are aggregated over
+    seed: int | None = None
+    search_group: str | None = None  # a search with `select`: the trials this run is one of
+    trial: int | None = None
+    selected_by: str | None = None  # the metric that picks the search's best trial
+
+
+class SuiteRecord(_File):
+    """suite.json: the suite as it was expanded when a launch started (its [suite] table, runs with
+    ids and hashes, the later seeds a search may add, the evaluation settings and the claims), so
+    that the report, the leaderboard and `status` read the store alone and never re-validate the
+    TOML against today's code. `expanded` is False for folders written before version 0.2, which
+    recorded only the run ids and hashes (harness.analysis.suite_record expands those again)."""
+
+    suite: dict[str, Any]
+    source: str = ""
+    mixed_precision: str = "auto"
+    mixed_precision_source: str = ""
+    runs: list[RunEntry]
+    later: list[RunEntry] = []
+    evaluation: dict[str, Any] = {}
+    claims: list[dict[str, Any]] = []
+    expanded: bool = False
+
+    @property
+    def info(self) -> SimpleNamespace:
+        """The [suite] table with attribute access (`record.info.seeds`), as a Suite has it."""
+        return SimpleNamespace(**self.suite)
+
+    @property
+    def name(self) -> str:
+        return str(self.suite["name"])
+
+    @property
+    def seeds(self) -> list[int]:
+        return list(self.suite["seeds"])
+
+    def search_groups(self) -> dict[str, list[RunEntry]]:
+        """Each search with `select`: its trials' first-seed runs, in trial order."""
+        groups: dict[str, list[RunEntry]] = {}
+        for run in self.runs:
+            if run.selected_by is not None and run.search_group is not None and run.seed == self.seeds[0]:
+                groups.setdefault(run.search_group, []).append(run)
+        return groups
+
+    def later_seeds(self, best: dict[str, int]) -> list[RunEntry]:
+        """The later-seed runs of each search group's best trial (`best`: group -> trial index)."""
+        return [run for run in self.later if run.search_group is not None and best.get(run.search_group) == run.trial]

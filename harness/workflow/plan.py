@@ -130,11 +130,7 @@ def plan_suite(suite: Suite, results: str | Path, only: list[str] | None = None,
 
 def write_suite_files(suite: Suite, folder: SuiteFolder) -> None:
     """The suite's copy and settings (rewritten only when they changed)."""
-    folder.write_suite(suite.path.read_text(encoding="utf-8"), {
-        "suite": suite.info.model_dump(), "source": str(suite.path),
-        "mixed_precision": suite.mixed_precision, "mixed_precision_source": suite.mixed_precision_source,
-        "runs": [{"id": r.id, "name": r.name, "config_hash": r.config_hash} for r in suite.runs],
-    })
+    folder.write_suite(suite.path.read_text(encoding="utf-8"), suite.record())
 
 
 def readable_records(folder: SuiteFolder) -> Iterator[RunRecord]:

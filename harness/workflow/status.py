@@ -3,10 +3,9 @@
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.analysis.trials import with_chosen_trials
-from harness.config.suite import Suite, load_suite
-from harness.store import STATUS_COMPLETED, STATUS_RUNNING, ResultsFileError, RunFolder, SuiteFolder
-
+from harness.analysis.suite_record import suite_record
+from harness.analysis.trials import chosen_trials
+from harness.store import STATUS_COMPLETED, STATUS_RUNNING, ResultsFileError, RunFolder, SuiteFolder, SuiteRecord
 
 
 @dataclass
@@ -16,15 +15,18 @@ class RunState:
     detail: str = ""
 
 
-def status(results_dir: str | Path) -> tuple[Suite, list[RunState]]:
-    """Where each run of a suite's results folder stands, from its record, claim and job."""
+def status(results_dir: str | Path) -> tuple[SuiteRecord, list[RunState]]:
+    """Where each run of a suite's results folder stands, from its record, lock and job; the suite
+    is the one its launch recorded (suite.json), with the later seeds its searches have decided."""
     from harness.execution.scheduling import process_alive
 
     folder = SuiteFolder(Path(results_dir)).require()
-    suite = with_chosen_trials(load_suite(folder.suite_toml), folder)
+    suite = suite_record(folder)
+    listed = {run.id for run in suite.runs}
+    runs = [*suite.runs, *(run for run in suite.later_seeds(chosen_trials(suite, folder)) if run.id not in listed)]
     jobs = folder.read_jobs()
     states = []
-    for spec in suite.runs:
+    for spec in runs:
         run, claim = folder.run(spec.id), folder.read_lock(spec.id)
         try:
             if not run.has_record() and run.dir.is_dir() and any(run.dir.iterdir()):
