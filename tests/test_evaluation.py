@@ -110,7 +110,7 @@ def test_trained_model_beats_untrained(mnist):
     from harness.metrics.precision_recall import PrecisionRecall
     from harness.metrics.sample_quality import SampleQuality
     from harness.models import build_model
-    from harness.execution.strategy import DataParallel
+    from harness.execution.data_parallel import DataParallel
 
     config = EvaluationConfig(num_samples=500, kid_subset_size=250, kid_subsets=10)
     session = EvaluationSession(config, mnist, DataParallel("no", "test"))

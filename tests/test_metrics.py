@@ -190,7 +190,7 @@ def test_gan_inversion_recovers_images_the_generator_made():
 
 
 def test_sharded_chunks_give_the_same_result_in_order():
-    from harness.execution.strategy import DataParallel
+    from harness.execution.data_parallel import DataParallel
 
     result = DataParallel("no", "test").map_chunks(10, 3, lambda i, a, b: torch.arange(a, b) * 10 + i)
     assert result.tolist() == [0, 10, 20, 31, 41, 51, 62, 72, 82, 93]

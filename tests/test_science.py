@@ -26,7 +26,7 @@ from harness.models import build_model
 from harness.models.latents import Prior
 from harness.models.likelihoods import LIKELIHOODS, dequantize
 from harness.store import STATUS_COMPLETED
-from harness.execution.strategy import DataParallel
+from harness.execution.data_parallel import DataParallel
 
 
 @pytest.fixture(scope="module")

@@ -42,7 +42,7 @@ def test_every_run_leaves_its_files(tiny_results):
 
 def test_weights_and_checkpoint_are_complete(tiny_results, mnist):
     from harness.training.checkpoint import Position, restore
-    from harness.execution.strategy import DataParallel
+    from harness.execution.data_parallel import DataParallel
 
     spec = next(r for r in load_suite(TINY, auto_precision=auto_precision).runs if r.model == "mlp_gan")
     run_dir = tiny_results / spec.id

@@ -41,13 +41,13 @@ def register_strategy(name: str, description: str) -> Callable[[Any], Any]:
     return register
 
 
-def _built_in(attribute: str) -> Callable[[], "type[Strategy]"]:
+def _built_in(module: str, attribute: str) -> Callable[[], "type[Strategy]"]:
     # By name, so that reading the registry does not import torch and accelerate.
-    return lambda: getattr(importlib.import_module("harness.execution.strategy"), attribute)
+    return lambda: getattr(importlib.import_module(f"harness.execution.{module}"), attribute)
 
 
 STRATEGIES.register("run_parallel")(StrategyEntry(
     "run_parallel", "whole runs per process, claimed longest first through run locks (the default)",
-    _built_in("RunParallel")))
+    _built_in("run_parallel", "RunParallel")))
 STRATEGIES.register("data_parallel")(StrategyEntry(
-    "data_parallel", "every run split over all processes (DDP through accelerate)", _built_in("DataParallel")))
+    "data_parallel", "every run split over all processes (DDP through accelerate)", _built_in("data_parallel", "DataParallel")))

@@ -6,7 +6,6 @@ over processes and says who writes. This module reads top to bottom: build the m
 training split on the device, loop over epochs of steps, record each epoch, save the outputs.
 """
 
-import math
 import signal
 import time
 import traceback
@@ -21,6 +20,7 @@ from harness.datasets import Dataset
 from harness.core.errors import storage_problem
 from harness.models import build_model
 from harness.models.base import GenerativeModel
+from harness.training.divergence import DivergenceGuard, Diverged
 from harness.training.observer import TrainingObserver
 from harness.training.provenance import git_commit, library_versions
 from harness.execution.sharding import ShardedBatches
@@ -36,13 +36,23 @@ PROGRESS_GRID_SIZE = 4  # per-epoch grids (`sample_every`): the first 16 latents
 UPDATE_EVERY_STEPS = 25  # progress and divergence checks (each needs a host sync)
 
 
-class Diverged(Exception):
-    """A loss or a weight stopped being a number, or a loss exploded; says where and what was last finite."""
+@dataclass
+class RunContext:
+    """What every epoch of one run works with: the run, its model on this process's device, the
+    launch's strategy, the split on the device and its batches, the record and position it
+    keeps up to date, the divergence guard, who watches and who may stop it."""
 
-    def __init__(self, why: str, epoch: int, step: int, last_finite: dict[str, float] | None) -> None:
-        self.epoch, self.step, self.last_finite = epoch + 1, step + 1, last_finite
-        super().__init__(f"{why} at epoch {epoch + 1}, step {step + 1}"
-                         + (f"; last finite losses {_loss_text(last_finite)}" if last_finite else ""))
+    spec: RunSpec
+    model: GenerativeModel
+    strategy: Strategy
+    run: RunFolder
+    record: RunRecord
+    position: Position
+    train_images: torch.Tensor
+    batches: ShardedBatches
+    guard: DivergenceGuard
+    observer: TrainingObserver
+    stops: StopRequests
 
 
 @dataclass
@@ -191,9 +201,9 @@ def _train(spec: RunSpec, dataset: Dataset, strategy: Strategy, run: RunFolder, 
     epochs = spec.training.epochs
     observer.start_run(spec.id, epochs * batches.steps_per_epoch, done=position.global_step(batches.steps_per_epoch))
     guard = DivergenceGuard(spec.training.divergence_factor, position.loss_scale)
+    context = RunContext(spec, model, strategy, run, record, position, train_images, batches, guard, observer, stops)
     for epoch in range(position.epoch, epochs):
-        stats = _train_epoch(model, spec, epoch, train_images, batches, strategy, observer, record, run, position,
-                             epoch_state, guard, stops)
+        stats = _train_epoch(context, epoch, epoch_state)
         epoch_state = None
         position.train_seconds = round(position.train_seconds + stats.seconds, 3)
         position.history.append({
@@ -246,10 +256,11 @@ def _record_position(record: RunRecord, position: Position, steps_per_epoch: int
         record.final_losses = {k: v for k, v in position.history[-1].items() if k not in HISTORY_BOOKKEEPING}
 
 
-def _train_epoch(model: GenerativeModel, spec: RunSpec, epoch: int, train_images: torch.Tensor,
-                 batches: ShardedBatches, strategy: Strategy, observer: TrainingObserver, record: RunRecord,
-                 run: RunFolder, position: Position, epoch_state: EpochState | None, guard: "DivergenceGuard",
-                 stops: StopRequests) -> EpochStats:
+def _train_epoch(context: RunContext, epoch: int, epoch_state: EpochState | None) -> EpochStats:
+    """One epoch of steps (from the middle when `epoch_state` resumes it); its mean losses and speed."""
+    c = context
+    model, spec, strategy, batches, position, guard = c.model, c.spec, c.strategy, c.batches, c.position, c.guard
+    train_images, observer, record, run, stops = c.train_images, c.observer, c.record, c.run, c.stops
     indices = batches.epoch_indices(epoch).to(strategy.device)
     noise = strategy.noise(spec.seed, epoch, batches.global_batch)
     sums: dict[str, torch.Tensor] = {}
@@ -328,46 +339,6 @@ def _observe_forward_dtypes(model: GenerativeModel, record: RunRecord) -> Callab
         record.forward_dtypes = observed
 
     return remove
-
-
-class DivergenceGuard:
-    """Stops a run whose losses or weights are no longer numbers, or whose losses exploded.
-
-    A loss explodes when its magnitude exceeds `factor` times its magnitude at the run's first
-    step (at least 1, so a loss that starts near 0 may still grow to `factor`). The first step
-    is measured before any update, so even a learning rate that blows up within a few steps
-    is caught. The scale is saved in checkpoints, so a resumed run judges by the same bound.
-    """
-
-    def __init__(self, factor: float | None, scale: dict[str, float] | None) -> None:
-        self.factor = factor
-        self.scale = scale
-        self.last_finite: dict[str, float] | None = None
-
-    def calibrate(self, losses: dict[str, float]) -> None:
-        self.check(losses, 0, 0)
-        self.scale = {name: max(abs(value), 1.0) for name, value in losses.items()}
-
-    def check(self, losses: dict[str, float], epoch: int, step: int) -> None:
-        bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
-        if bad:
-            raise Diverged(f"loss became non-finite ({_loss_text(bad)})", epoch, step, self.last_finite)
-        if self.factor is not None and self.scale is not None:
-            exploded = {k: v for k, v in losses.items() if abs(v) > self.factor * self.scale.get(k, 1.0)}
-            if exploded:
-                bound = ", ".join(f"{k} bound {self.factor * self.scale.get(k, 1.0):.4g}" for k in exploded)
-                raise Diverged(f"loss exploded ({_loss_text(exploded)}; {bound}: divergence_factor "
-                               f"{self.factor:g} x its first-step magnitude)", epoch, step, self.last_finite)
-        self.last_finite = dict(losses)
-
-    def check_weights(self, model: GenerativeModel, epoch: int, step: int) -> None:
-        for name in model.networks:
-            if not all(bool(torch.isfinite(p).all()) for p in model.net(name).parameters()):
-                raise Diverged(f"weights of the {name} became non-finite", epoch, step, self.last_finite)
-
-
-def _loss_text(losses: dict[str, float] | None) -> str:
-    return ", ".join(f"{k} {v:.4g}" for k, v in (losses or {}).items())
 
 
 def _save_checkpoint(strategy: Strategy, run: RunFolder, model: GenerativeModel, position: Position,

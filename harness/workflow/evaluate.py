@@ -111,7 +111,7 @@ def evaluate_results(results_dir: str | Path, *, data_dir: str | Path | None = N
     from harness.evaluation.runner import evaluate_reference
     from harness.evaluation.session import EvaluationSession
     from harness.execution.scheduling import RunLocks
-    from harness.execution.strategy import DataParallel
+    from harness.execution.data_parallel import DataParallel
 
     strategy = DataParallel("no", "evaluation runs in fp32")
     data_dir = data_dir or recorded_data_root([record for _, record in finished])

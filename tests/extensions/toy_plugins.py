@@ -14,7 +14,7 @@ from harness.core.errors import DataError
 from harness.datasets import DATASETS, DatasetSpec
 from harness.execution.executors import EXECUTORS, Executor, Submission, task_command
 from harness.execution.strategies import STRATEGIES, register_strategy
-from harness.execution.strategy import RunParallel
+from harness.execution.run_parallel import RunParallel
 from harness.metrics import METRICS
 from harness.metrics.base import Metric, MetricSettings
 from harness.models.likelihoods import LIKELIHOODS, Likelihood
