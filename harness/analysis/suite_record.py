@@ -7,7 +7,7 @@ only their run ids and hashes; for them the suite's copy (suite.toml) is expande
 today's registries, and the result is not written back (a reader never writes).
 """
 
-from harness.config.suite import load_suite
+from harness.config.expansion import load_suite
 from harness.core.errors import ResultsFileError, SuiteError
 from harness.store import SuiteFolder, SuiteRecord
 

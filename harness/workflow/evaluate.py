@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.analysis.trials import with_chosen_trials
-from harness.config.suite import RunSpec, Suite, load_suite
+from harness.config.suite import RunSpec, Suite
+from harness.config.expansion import load_suite
 from harness.core.errors import HarnessError
 from harness.core.statuses import STATUS_ELSEWHERE
 from harness.store import STATUS_COMPLETED, STATUS_UNREADABLE, ResultsFileError, SuiteFolder

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.analysis.trials import with_chosen_trials
-from harness.config.suite import RunSpec, Suite, load_suite
+from harness.config.suite import RunSpec, Suite
+from harness.config.expansion import load_suite
 from harness.core.errors import HarnessError, SuiteError
 from harness.execution.strategies import STRATEGIES
 from harness.store import STATUS_COMPLETED, ResultsFileError, RunFolder, RunRecord, SuiteFolder

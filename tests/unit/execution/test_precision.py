@@ -10,7 +10,7 @@ import pytest
 
 from harness import pipeline
 from harness.execution.hardware import auto_precision, cpu_flags, cpu_precision, gpu_precision
-from harness.config.suite import resolve_mixed_precision
+from harness.config.expansion import resolve_mixed_precision
 from tests.conftest import SUITES, _data_dir
 
 TINY = (SUITES / "tiny.toml").read_text()

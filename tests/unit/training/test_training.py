@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 
 from harness.execution.hardware import auto_precision
 from harness.store import RunFolder
-from harness.config.suite import load_suite
+from harness.config.expansion import load_suite
 from harness.models import build_model
 from tests.conftest import SUITES, run_cli
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from harness.cli import main
 from harness.core.errors import SuiteError
-from harness.config.suite import load_suite
+from harness.config.expansion import load_suite
 from tests.conftest import SUITES
 
 TINY_TEXT = (SUITES / "tiny.toml").read_text()

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from harness.core.errors import SuiteError
-from harness.config.suite import load_suite
+from harness.config.expansion import load_suite
 from tests.conftest import SUITES, run_cli
 
 VALID = """

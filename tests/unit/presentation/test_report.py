@@ -16,7 +16,7 @@ from harness.analysis.claims import judge_all
 from harness.config.claims import Claim
 from harness.presentation.terminal import render
 from harness.presentation.leaderboard import export, grid, sort_frame
-from harness.config.suite import load_suite
+from harness.config.expansion import load_suite
 from harness.store import SuiteFolder
 from tests.conftest import run_cli
 
@@ -200,7 +200,7 @@ def test_a_folder_from_before_the_suite_record_still_reports(tmp_path):
     from harness.analysis.suite_record import suite_record
     from harness.cli import main
 
-    study = Path(__file__).resolve().parents[1] / "results" / "gan_vs_vae"
+    study = Path(__file__).resolve().parents[3] / "results" / "gan_vs_vae"
     new, old = tmp_path / "new" / "gan_vs_vae", tmp_path / "old" / "gan_vs_vae"
     shutil.copytree(study, new)
     shutil.copytree(study, old)

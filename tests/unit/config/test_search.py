@@ -7,7 +7,7 @@ import pytest
 
 from harness.core.errors import SuiteError
 from harness.config.search import best_trial, parse_search
-from harness.config.suite import load_suite
+from harness.config.expansion import load_suite
 from tests.conftest import run_cli
 
 SUITE = """

@@ -150,7 +150,7 @@ def test_real_mnist_files(mnist):
 
 
 def test_every_registered_dataset_reads(data_dir):
-    present = [name for name in DATASETS if (data_dir / name).is_dir()]  # CIFAR-10: tests/test_cifar.py
+    present = [name for name in DATASETS if (data_dir / name).is_dir()]  # CIFAR-10: tests/unit/datasets/test_cifar.py
     assert {"mnist", "fashion-mnist"} <= set(present)
     for name in present:
         data = load_dataset(name, data_dir, download=False)

@@ -18,10 +18,10 @@ from harness.cli import run_table
 from harness.training.outcome import RunOutcome
 from harness.presentation.progress import summary_table
 from harness.store import SuiteFolder
-from harness.config.suite import load_suite
+from harness.config.expansion import load_suite
 from harness.presentation.terminal import Field, Grid, render
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 STUDY = ROOT / "results" / "gan_vs_vae"
 
 

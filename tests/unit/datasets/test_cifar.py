@@ -17,7 +17,7 @@ from harness.datasets import DATASETS, DatasetSpec, read_dataset
 from harness.datasets.cifar import BATCHES, CIFARArchive
 from harness.datasets.fetch import RemoteFile
 from harness.core.errors import DataError, HarnessError
-from tests.test_datasets import _Server
+from tests.unit.datasets.test_datasets import _Server
 
 ARCHIVE = "cifar-10-python.tar.gz"
 PER_BATCH = 4  # images per batch file: 20 train, 4 test

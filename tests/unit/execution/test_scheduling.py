@@ -8,7 +8,7 @@ import time
 
 from harness.execution.scheduling import RunLocks, expected_cost, longest_first, process_alive
 from harness.store import RunLock, SuiteFolder
-from harness.config.suite import load_suite
+from harness.config.expansion import load_suite
 from tests.conftest import SUITES
 
 STUDY = load_suite(SUITES / "gan_vs_vae.toml", mixed_precision="no")
