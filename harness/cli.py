@@ -440,7 +440,7 @@ def _submit(suite: Suite, args: argparse.Namespace, console: Console) -> int:
 
     options = ClusterOptions(partition=args.partition, gpus_per_run=args.gpus_per_run, cpus_per_run=args.cpus_per_run,
                              time_minutes=args.time, max_parallel=args.max_parallel, data_dir=args.data_dir)
-    waiting = args.wait or args.executor == "local"
+    waiting = args.wait or EXECUTORS.get(args.executor).always_waits
     folder = args.results / suite.name
 
     def show_progress() -> None:

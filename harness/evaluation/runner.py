@@ -24,17 +24,17 @@ from harness.store import (MetricsRow, ReferenceRecord, ResultsFileError, RunCon
                            read_json)
 
 
-def load_trained_model(run: RunFolder, spec: DatasetSpec, device: torch.device) -> tuple[GenerativeModel, RunConfig]:
-    config = run.read_config()
+def load_trained_model(folder: RunFolder, spec: DatasetSpec, device: torch.device) -> tuple[GenerativeModel, RunConfig]:
+    config = folder.read_config()
     try:
         model = build_model(config.model, config.model_options, spec.image_shape)
     except (ValueError, KeyError, TypeError) as err:  # pydantic's ValidationError is a ValueError
-        raise ResultsFileError(run.config_file, f"does not describe a model this harness builds ({_one_line(err)})",
+        raise ResultsFileError(folder.config_file, f"does not describe a model this harness builds ({_one_line(err)})",
                                "retrain the run with `harness run --rerun NAME`") from None
     try:
-        model.load_state_dict(run.read_weights())
+        model.load_state_dict(folder.read_weights())
     except RuntimeError as err:
-        raise ResultsFileError(run.weights_file, f"weights do not fit model {config.model!r} ({_one_line(err)})",
+        raise ResultsFileError(folder.weights_file, f"weights do not fit model {config.model!r} ({_one_line(err)})",
                                "retrain the run with `harness run --force`") from None
     for net in model.networks.values():
         net.to(device).eval()
@@ -45,7 +45,7 @@ def _one_line(err: Exception, limit: int = 200) -> str:
     return " ".join(str(err).split())[:limit]
 
 
-def evaluate_run(run: RunFolder, session: EvaluationSession,
+def evaluate_run(folder: RunFolder, session: EvaluationSession,
                  on_metric: Callable[[str, int, int], None] = lambda name, index, total: None,
                  ) -> tuple[MetricsRow, list[str]]:
     """Score one trained run with every configured metric; return its flat row and the failed metrics.
@@ -56,7 +56,7 @@ def evaluate_run(run: RunFolder, session: EvaluationSession,
     After each metric the finished ones are saved (metrics.partial.json); an evaluation that was
     interrupted reuses them if nothing that determines them changed (weights, settings, evaluators).
     """
-    model, config = load_trained_model(run, session.dataset.spec, session.device)
+    model, config = load_trained_model(folder, session.dataset.spec, session.device)
     session.start_run()
     started = time.perf_counter()
     report: dict[str, Any] = {}
@@ -65,8 +65,8 @@ def evaluate_run(run: RunFolder, session: EvaluationSession,
         "id": config.id, "name": config.name, "suite": config.suite, "model": config.model,
         "seed": config.seed, "config_hash": config.config_hash, **config.matrix,
     }
-    key = _evaluation_key(run, session)
-    partial = run.read_partial_evaluation()
+    key = _evaluation_key(folder, session)
+    partial = folder.read_partial_evaluation()
     done = partial["metrics"] if partial and partial.get("key") == key and isinstance(partial.get("metrics"), dict) else {}
     session.strategy.wait()  # every process has read it before the writer adds to it
     for index, name in enumerate(session.config.metrics):
@@ -97,8 +97,8 @@ def evaluate_run(run: RunFolder, session: EvaluationSession,
         row[f"{name}_seconds"] = seconds
         done[name] = {"report": report[name], "row": {**values, f"{name}_seconds": seconds}}
         if session.strategy.writes_results:
-            run.write_partial_evaluation({"key": key, "metrics": done})
-    for name, (earlier_report, earlier_row) in _earlier_metrics(run, session).items():
+            folder.write_partial_evaluation({"key": key, "metrics": done})
+    for name, (earlier_report, earlier_row) in _earlier_metrics(folder, session).items():
         report[name], row = earlier_report, {**earlier_row, **row}
     on_metric("figures", len(session.config.metrics), len(session.config.metrics))
     figures = model_figures(model, session)
@@ -106,7 +106,7 @@ def evaluate_run(run: RunFolder, session: EvaluationSession,
     row["evaluation_seconds"] = round(time.perf_counter() - started, 3)
     metrics_row = MetricsRow.model_validate(row)
     if session.strategy.writes_results:
-        run.write_evaluation(
+        folder.write_evaluation(
             {"run": config.id, "evaluated_at": now(), **session.evaluator_info,
              "evaluation_seconds": row["evaluation_seconds"], "metrics": report},
             metrics_row, session.run.artifacts.get("feature_stats"), figures,
@@ -115,12 +115,12 @@ def evaluate_run(run: RunFolder, session: EvaluationSession,
     return metrics_row, failed
 
 
-def _earlier_metrics(run: RunFolder, session: EvaluationSession) -> dict[str, tuple[dict, dict]]:
+def _earlier_metrics(folder: RunFolder, session: EvaluationSession) -> dict[str, tuple[dict, dict]]:
     """The run's earlier results of metrics this evaluation does not compute (`evaluate --metrics fid`
     re-scores FID and keeps the rest), as {metric: (report, row values)}. Only results from the same
     evaluators are kept; a run retrained since has no earlier results (its folder starts afresh)."""
     try:
-        earlier, earlier_row = read_json(run.metrics_file), run.read_metrics_row().values
+        earlier, earlier_row = read_json(folder.metrics_file), folder.read_metrics_row().values
     except ResultsFileError:
         return {}
     if not isinstance(earlier, dict) or any(earlier.get(k) != v for k, v in session.evaluator_info.items()):
@@ -135,12 +135,12 @@ def _earlier_metrics(run: RunFolder, session: EvaluationSession) -> dict[str, tu
     return kept
 
 
-def _evaluation_key(run: RunFolder, session: EvaluationSession) -> str:
+def _evaluation_key(folder: RunFolder, session: EvaluationSession) -> str:
     """What determines a run's metric values: its weights, the evaluation settings, the evaluators."""
     import hashlib
     import json
 
-    weights = run.weights_file.stat()
+    weights = folder.weights_file.stat()
     identity = {"weights": [weights.st_size, weights.st_mtime_ns], "config": session.config.model_dump(mode="json"),
                 "evaluators": session.evaluator_info}
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -142,7 +142,7 @@ class SubmititExecutor(Executor):
                     task_command(suite, results, run, options, force), verbose=False)))
         for run, job in zip(pending, submission.jobs):
             submission.submitted[run.id] = job.job_id
-            jobs[run.id] = {"job": job.job_id, "self.cluster": self.cluster, "submitted_at": now()}
+            jobs[run.id] = {"job": job.job_id, "executor": self.cluster, "submitted_at": now()}
         folder.write_jobs(jobs)
         return submission
 

@@ -45,7 +45,7 @@ class RunContext:
     spec: RunSpec
     model: GenerativeModel
     strategy: Strategy
-    run: RunFolder
+    folder: RunFolder
     record: RunRecord
     position: Position
     train_images: torch.Tensor
@@ -64,7 +64,7 @@ class EpochStats:
     overlapping_images: int
 
 
-def train_run(spec: RunSpec, suite_name: str, dataset: Dataset, strategy: Strategy, run: RunFolder,
+def train_run(spec: RunSpec, suite_name: str, dataset: Dataset, strategy: Strategy, folder: RunFolder,
               observer: TrainingObserver, stops: StopRequests = STOPS) -> RunRecord:
     """Train `spec` to completion (or failure) and return its run record.
 
@@ -77,29 +77,29 @@ def train_run(spec: RunSpec, suite_name: str, dataset: Dataset, strategy: Strate
         versions=library_versions(), git_commit=git_commit(),
         data_folder=str(dataset.folder) if dataset.folder else None,
     )
-    checkpoint = _readable_checkpoint(spec, run, strategy, observer)
+    checkpoint = _readable_checkpoint(spec, folder, strategy, observer)
     strategy.wait()  # every process has read the checkpoint before the folder changes
     if strategy.writes_results:
         if checkpoint is None:
-            run.start_fresh()  # nothing stale from an earlier attempt may mix in
-            run.write_config(RunConfig(id=spec.id, name=spec.name, suite=suite_name, config_hash=spec.config_hash,
+            folder.start_fresh()  # nothing stale from an earlier attempt may mix in
+            folder.write_config(RunConfig(id=spec.id, name=spec.name, suite=suite_name, config_hash=spec.config_hash,
                                        matrix=spec.matrix, trial=spec.trial, **spec.resolved_config()))
         else:
-            run.remove_partial_files()
-            _carry_over(run, record)
-        run.write_record(record)
+            folder.remove_partial_files()
+            _carry_over(folder, record)
+        folder.write_record(record)
     strategy.wait()
 
     started = time.perf_counter()
     strategy.cpu_share.start_run()
     try:
         with stops.deferred():
-            model = _train(spec, dataset, strategy, run, observer, record, checkpoint, stops)
+            model = _train(spec, dataset, strategy, folder, observer, record, checkpoint, stops)
         record.status = STATUS_COMPLETED
         if strategy.writes_results:
-            run.write_weights(model.state_dict())
+            folder.write_weights(model.state_dict())
             generator = torch.Generator().manual_seed(SAMPLE_GRID_SEED)
-            run.write_samples(model.sample(SAMPLE_GRID_SIZE**2, generator=generator), rows=SAMPLE_GRID_SIZE)
+            folder.write_samples(model.sample(SAMPLE_GRID_SIZE**2, generator=generator), rows=SAMPLE_GRID_SIZE)
     except Diverged as err:
         record.status, record.error = STATUS_DIVERGED, str(err)
         record.stopped_at, record.last_finite_losses = {"epoch": err.epoch, "step": err.step}, err.last_finite
@@ -108,33 +108,33 @@ def train_run(spec: RunSpec, suite_name: str, dataset: Dataset, strategy: Strate
         where = record.stopped_at or {"epoch": record.epochs_completed + 1, "step": 0}
         record.error = (f"stopped by {signal.Signals(err.signum).name} at epoch {where['epoch']}, step "
                         f"{where['step']}; rerun the same command to resume from its checkpoint")
-        _finish_record(record, started, strategy, run)
+        _finish_record(record, started, strategy, folder)
         raise
     except (Exception, KeyboardInterrupt) as err:
         record.status = STATUS_FAILED
-        record.error = (storage_problem(err, run.dir) if isinstance(err, OSError)
+        record.error = (storage_problem(err, folder.dir) if isinstance(err, OSError)
                         else "interrupted" if isinstance(err, KeyboardInterrupt) else f"{type(err).__name__}: {err}")
         if strategy.writes_results:
-            _write_quietly(run.remove_partial_files)
-            _write_quietly(lambda: run.write_error_log(traceback.format_exc()))
+            _write_quietly(folder.remove_partial_files)
+            _write_quietly(lambda: folder.write_error_log(traceback.format_exc()))
         if isinstance(err, KeyboardInterrupt) or strategy.failure_stops_everyone:
             # An interrupt means stop everything, and processes that train together cannot go on alone;
             # any other failure is this run's alone: recorded, and the suite goes on.
-            _finish_record(record, started, strategy, run)
+            _finish_record(record, started, strategy, folder)
             raise
     finally:
         strategy.cpu_share.restore()  # evaluation computes with the process's own threads
         strategy.end_run()  # drop this run's prepared objects before the next run
-    _finish_record(record, started, strategy, run)
+    _finish_record(record, started, strategy, folder)
     strategy.wait()  # the weights are on disk before anyone evaluates them
     return record
 
 
-def _readable_checkpoint(spec: RunSpec, run: RunFolder, strategy: Strategy,
+def _readable_checkpoint(spec: RunSpec, folder: RunFolder, strategy: Strategy,
                          observer: TrainingObserver) -> tuple[dict, Position] | None:
     """The run's last checkpoint if every process can read it and it is of this configuration."""
     try:
-        found = run.read_checkpoint()
+        found = folder.read_checkpoint()
         if found is not None and found[1].get("config_hash") != spec.config_hash:
             found = None  # from another configuration (an edited suite): start over
     except ResultsFileError as err:
@@ -146,10 +146,10 @@ def _readable_checkpoint(spec: RunSpec, run: RunFolder, strategy: Strategy,
     return found[0], Position.from_json(found[1])
 
 
-def _carry_over(run: RunFolder, record: RunRecord) -> None:
+def _carry_over(folder: RunFolder, record: RunRecord) -> None:
     """A resumed run keeps its first start and the list of its earlier resumes."""
     try:
-        previous = run.read_record()
+        previous = folder.read_record()
     except ResultsFileError:
         return
     record.started_at = previous.started_at or record.started_at
@@ -164,17 +164,17 @@ def _write_quietly(write: Callable[[], None]) -> None:
         pass
 
 
-def _finish_record(record: RunRecord, started: float, strategy: Strategy, run: RunFolder) -> None:
+def _finish_record(record: RunRecord, started: float, strategy: Strategy, folder: RunFolder) -> None:
     record.finished_at = now()
     record.total_seconds = round(time.perf_counter() - started, 3)
     share = strategy.cpu_share
     if share.steps_with_fewer_threads:  # other processes needed the cores: not bit-identical to a quiet run
         record.steps_with_fewer_threads, record.fewest_threads = share.steps_with_fewer_threads, share.fewest_threads
     if strategy.writes_results:
-        run.write_record(record)
+        folder.write_record(record)
 
 
-def _train(spec: RunSpec, dataset: Dataset, strategy: Strategy, run: RunFolder, observer: TrainingObserver,
+def _train(spec: RunSpec, dataset: Dataset, strategy: Strategy, folder: RunFolder, observer: TrainingObserver,
            record: RunRecord, checkpoint: tuple[dict, Position] | None, stops: StopRequests) -> GenerativeModel:
     set_seed(spec.seed)  # identical initial weights on every process and every rerun
     model = build_model(spec.model, spec.model_config, dataset.spec.image_shape)
@@ -195,13 +195,13 @@ def _train(spec: RunSpec, dataset: Dataset, strategy: Strategy, run: RunFolder, 
     train_images = images.to(strategy.device)
     batches = strategy.batches(len(train_images), spec.training.batch_size, spec.seed)
     if strategy.writes_results:
-        run.write_history(position.history)  # rows written after the checkpoint are replayed
+        folder.write_history(position.history)  # rows written after the checkpoint are replayed
     _record_position(record, position, batches.steps_per_epoch, batches.global_batch)
 
     epochs = spec.training.epochs
     observer.start_run(spec.id, epochs * batches.steps_per_epoch, done=position.global_step(batches.steps_per_epoch))
     guard = DivergenceGuard(spec.training.divergence_factor, position.loss_scale)
-    context = RunContext(spec, model, strategy, run, record, position, train_images, batches, guard, observer, stops)
+    context = RunContext(spec, model, strategy, folder, record, position, train_images, batches, guard, observer, stops)
     for epoch in range(position.epoch, epochs):
         stats = _train_epoch(context, epoch, epoch_state)
         epoch_state = None
@@ -217,13 +217,13 @@ def _train(spec: RunSpec, dataset: Dataset, strategy: Strategy, run: RunFolder, 
         })
         position.epoch, position.step, position.epoch_seconds = epoch + 1, 0, 0.0
         position.loss_scale, position.forward_dtypes = guard.scale, record.forward_dtypes
-        _save_checkpoint(strategy, run, model, position, None)
+        _save_checkpoint(strategy, folder, model, position, None)
         _record_position(record, position, batches.steps_per_epoch, batches.global_batch)
         if strategy.writes_results:
-            run.write_history(position.history)
-            run.write_record(record)
+            folder.write_history(position.history)
+            folder.write_record(record)
         observer.epoch_done(spec.id, epoch, epochs, stats.losses, stats.images_per_second)
-        _save_progress_samples(spec, epoch + 1, model, strategy, run)
+        _save_progress_samples(spec, epoch + 1, model, strategy, folder)
         if stats.overlapping_images:
             raise RuntimeError(f"processes trained on {stats.overlapping_images} shared images in epoch {epoch + 1}")
         if epoch + 1 < epochs and strategy.any_process(stops.requested):  # stopped at an epoch's end
@@ -234,7 +234,7 @@ def _train(spec: RunSpec, dataset: Dataset, strategy: Strategy, run: RunFolder, 
 
 
 def _save_progress_samples(spec: RunSpec, epoch: int, model: GenerativeModel, strategy: Strategy,
-                           run: RunFolder) -> None:
+                           folder: RunFolder) -> None:
     """Every `sample_every` epochs and at the last, a 4x4 grid from the fixed latent batch. Every
     process samples (a wrapped network's forward may be a collective); its own generator leaves
     the training's random streams untouched, so the trained numbers do not depend on it."""
@@ -243,7 +243,7 @@ def _save_progress_samples(spec: RunSpec, epoch: int, model: GenerativeModel, st
         return
     images = model.sample(PROGRESS_GRID_SIZE**2, generator=torch.Generator().manual_seed(SAMPLE_GRID_SEED))
     if strategy.writes_results:
-        run.write_progress_samples(epoch, images, rows=PROGRESS_GRID_SIZE)
+        folder.write_progress_samples(epoch, images, rows=PROGRESS_GRID_SIZE)
 
 
 def _record_position(record: RunRecord, position: Position, steps_per_epoch: int, global_batch: int) -> None:
@@ -260,7 +260,7 @@ def _train_epoch(context: RunContext, epoch: int, epoch_state: EpochState | None
     """One epoch of steps (from the middle when `epoch_state` resumes it); its mean losses and speed."""
     c = context
     model, spec, strategy, batches, position, guard = c.model, c.spec, c.strategy, c.batches, c.position, c.guard
-    train_images, observer, record, run, stops = c.train_images, c.observer, c.record, c.run, c.stops
+    train_images, observer, record, folder, stops = c.train_images, c.observer, c.record, c.folder, c.stops
     indices = batches.epoch_indices(epoch).to(strategy.device)
     noise = strategy.noise(spec.seed, epoch, batches.global_batch)
     sums: dict[str, torch.Tensor] = {}
@@ -298,7 +298,7 @@ def _train_epoch(context: RunContext, epoch: int, epoch_state: EpochState | None
             position.step, position.epoch_seconds = step + 1, time.perf_counter() - started
             position.loss_scale, position.forward_dtypes = guard.scale, record.forward_dtypes
             record.stopped_at = {"epoch": epoch + 1, "step": step + 1}
-            _save_checkpoint(strategy, run, model, position, EpochState(sums, noise.generator.get_state()))
+            _save_checkpoint(strategy, folder, model, position, EpochState(sums, noise.generator.get_state()))
             raise Stopped(stops.signum or signal.SIGTERM, f"in run {spec.id} at epoch {epoch + 1}, step {step + 1}")
     seconds = time.perf_counter() - started
 
@@ -341,10 +341,10 @@ def _observe_forward_dtypes(model: GenerativeModel, record: RunRecord) -> Callab
     return remove
 
 
-def _save_checkpoint(strategy: Strategy, run: RunFolder, model: GenerativeModel, position: Position,
+def _save_checkpoint(strategy: Strategy, folder: RunFolder, model: GenerativeModel, position: Position,
                      epoch_state: EpochState | None) -> None:
     """A complete checkpoint (harness/checkpoint.py), written by the writing process, swapped in atomically."""
     strategy.wait()
     if strategy.writes_results:
-        run.write_checkpoint(capture(model, strategy, epoch_state), position.to_json())
+        folder.write_checkpoint(capture(model, strategy, epoch_state), position.to_json())
     strategy.wait()

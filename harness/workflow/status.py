@@ -22,34 +22,34 @@ def status(results_dir: str | Path) -> tuple[SuiteRecord, list[RunState]]:
 
     folder = SuiteFolder(Path(results_dir)).require()
     suite = suite_record(folder)
-    listed = {run.id for run in suite.runs}
-    runs = [*suite.runs, *(run for run in suite.later_seeds(chosen_trials(suite, folder)) if run.id not in listed)]
+    listed = {run_folder.id for run_folder in suite.runs}
+    runs = [*suite.runs, *(run_folder for run_folder in suite.later_seeds(chosen_trials(suite, folder)) if run_folder.id not in listed)]
     jobs = folder.read_jobs()
     states = []
     for spec in runs:
-        run, claim = folder.run(spec.id), folder.read_lock(spec.id)
+        run_folder, lock = folder.run(spec.id), folder.read_lock(spec.id)
         try:
-            if not run.has_record() and run.dir.is_dir() and any(run.dir.iterdir()):
-                run.read_record()  # files but no record: name what is missing
-            record = run.read_record() if run.has_record() else None
+            if not run_folder.has_record() and run_folder.dir.is_dir() and any(run_folder.dir.iterdir()):
+                run_folder.read_record()  # files but no record: name what is missing
+            record = run_folder.read_record() if run_folder.has_record() else None
         except ResultsFileError as err:
             states.append(RunState(spec.id, "unreadable", f"{err}; rerun the suite to retrain it"))
             continue
-        if claim is not None and claim.status == STATUS_RUNNING:
-            if process_alive(claim):
-                progress = f"{claim.steps_done}/{claim.total_steps} steps" if claim.total_steps else "starting"
-                states.append(RunState(spec.id, "running", f"{claim.host} process {claim.process}: {progress} "
-                                                           f"{claim.detail}".strip()))
+        if lock is not None and lock.status == STATUS_RUNNING:
+            if process_alive(lock):
+                progress = f"{lock.steps_done}/{lock.total_steps} steps" if lock.total_steps else "starting"
+                states.append(RunState(spec.id, "running", f"{lock.host} process {lock.process}: {progress} "
+                                                           f"{lock.detail}".strip()))
             else:
-                states.append(RunState(spec.id, "interrupted", f"its process ({claim.host} pid {claim.pid}) is gone; "
-                                                               f"{_how_to_continue(run)}"))
+                states.append(RunState(spec.id, "interrupted", f"its process ({lock.host} pid {lock.pid}) is gone; "
+                                                               f"{_how_to_continue(run_folder)}"))
         elif record is not None and record.status == STATUS_COMPLETED:
-            evaluated = "evaluated" if run.is_evaluated() else "not evaluated"
+            evaluated = "evaluated" if run_folder.is_evaluated() else "not evaluated"
             states.append(RunState(spec.id, "done", f"{record.train_seconds or 0:.0f}s training, {evaluated}"))
         elif record is not None and record.status != STATUS_RUNNING:
             states.append(RunState(spec.id, record.status, record.error or ""))
         elif record is not None:
-            states.append(RunState(spec.id, "interrupted", f"started but never finished; {_how_to_continue(run)}"))
+            states.append(RunState(spec.id, "interrupted", f"started but never finished; {_how_to_continue(run_folder)}"))
         elif spec.id in jobs:
             job = jobs[spec.id]
             states.append(RunState(spec.id, "submitted", f"{job['executor']} job {job['job']} ({job['submitted_at']})"))
@@ -58,8 +58,8 @@ def status(results_dir: str | Path) -> tuple[SuiteRecord, list[RunState]]:
     return suite, states
 
 
-def _how_to_continue(run: RunFolder) -> str:
-    position = run.checkpoint_position()
+def _how_to_continue(run_folder: RunFolder) -> str:
+    position = run_folder.checkpoint_position()
     if position is None:
         return "rerun the suite to train it from the start (no checkpoint yet)"
     return f"rerun the suite to resume it from its checkpoint (epoch {position['epoch'] + 1}, step {position['step']})"
