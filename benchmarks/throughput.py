@@ -98,7 +98,7 @@ def matmul_peaks() -> dict[str, float]:
 
 
 def auto_precision() -> str:
-    """What `mixed_precision = "auto"` picks on this CPU (harness/hardware.py), asked in a fresh process."""
+    """What `mixed_precision = "auto"` picks on this CPU (harness/execution/hardware.py), asked in a fresh process."""
     done = subprocess.run([sys.executable, "-c", "from harness.execution.hardware import cpu_flags, cpu_precision; "
                            "print(cpu_precision(cpu_flags())[0])"], env=USER_ENVIRONMENT, capture_output=True,
                           text=True, check=True, cwd=REPO)

@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 #   tuned VAE trained at 20,000-23,000 images/s spinning, 16,600 with libgomp's default and 9,100
 #   sleeping (PASSIVE); the tuned GAN 2,200 / 2,000 / 1,800. The spin is bounded (GOMP_SPINCOUNT,
 #   about 10 ms), as fast as ACTIVE's unbounded one when quiet, so that workers left idle sleep.
-# - On a busy machine spinning collapses a 2-thread team whatever its spin; harness/cpu_share.py
+# - On a busy machine spinning collapses a 2-thread team whatever its spin; harness/execution/cpu_share.py
 #   then trains with fewer threads (what the cores left free allow), never below one thread's speed.
 # - MKL's strict conditional numerical reproducibility makes its matrix products independent of
 #   the thread count on Intel CPUs (it changes nothing on AMD), at no measured cost.

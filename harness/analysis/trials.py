@@ -10,7 +10,7 @@ from harness.store import (STATUS_COMPLETED, STATUS_DIVERGED, STATUS_FAILED, Res
 
 def chosen_trials(suite: Suite | SuiteRecord, folder: SuiteFolder) -> dict[str, int]:
     """{search group: its best trial} for each search (with `select`) whose trials are all done,
-    by the search's metric (harness/search.py). Trials still to train or to score leave their
+    by the search's metric (harness/config/search.py). Trials still to train or to score leave their
     search undecided; a failed trial is never the best."""
     from harness.config.search import best_trial
     from harness.metrics.columns import column

@@ -137,7 +137,7 @@ class RunSpec:
     training: TrainingConfig
     model_config: ModelOptions
     matrix: dict[str, Any] = field(default_factory=dict)  # swept and searched values of this run
-    trial: int | None = None  # random search: the trial's index (harness/search.py)
+    trial: int | None = None  # random search: the trial's index (harness/config/search.py)
     selected_by: str | None = None  # a search with `select`: the metric that picks its best trial
 
     @property
@@ -177,7 +177,7 @@ class Suite:
     mixed_precision: str = "auto"  # what the runs train in, after the command line and the suite had their say
     mixed_precision_source: str = "default"  # which of them decided
     # A search with `select`: the trials' runs with the suite's later seeds. Only the best trial's
-    # train, once every trial is scored (harness/pipeline.py, with_chosen_trials).
+    # train, once every trial is scored (harness/analysis/trials.py, with_chosen_trials).
     later: list[RunSpec] = field(default_factory=list)
 
     def record(self) -> dict[str, Any]:

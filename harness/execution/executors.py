@@ -2,7 +2,7 @@
 
 Each array task is an ordinary `harness run SUITE --only RUN_ID --results RESULTS` process on
 its node, so a task writes exactly what a local run writes, claims its run like any other
-process (harness/scheduling.py) and can be rerun by hand. The submitting command records the
+process (harness/execution/scheduling.py) and can be rerun by hand. The submitting command records the
 job ids in the results folder; running it again submits only the runs that are neither
 complete, nor running, nor still queued. `harness status RESULTS_DIR` shows where each run is.
 

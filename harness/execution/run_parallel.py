@@ -16,7 +16,7 @@ class RunParallel(Strategy):
 
     Its Processes is this process alone (same precision handling, same numbers as a
     sequential run); what differs is who trains what: runs are claimed one at a
-    time, longest expected first (harness/scheduling.py), so N processes finish the suite
+    time, longest expected first (harness/execution/scheduling.py), so N processes finish the suite
     about N times sooner when the runs are many and small. The launch's processes never talk
     during training; they agree on a launch id once, through the launcher's key-value store.
     """

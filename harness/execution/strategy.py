@@ -8,7 +8,7 @@ evaluation work and gather them, and whether this process writes results. Two st
 - `DataParallel` (data_parallel.py): every process trains every run on a slice of each batch (DDP); the suite's
   runs go one after another. What a big model needs; slower for small ones.
 - `RunParallel` (run_parallel.py): every process trains whole runs on its own device, claimed one at a time,
-  longest first (harness/scheduling.py); no process group is wrapped around a model. What a
+  longest first (harness/execution/scheduling.py); no process group is wrapped around a model. What a
   suite of many small runs needs.
 """
 
@@ -102,7 +102,7 @@ class Strategy(ABC):
     def set_threads(self, threads: int | None, threads_source: str, processes_on_machine: int) -> None:
         """The CPU threads this process computes with (resolve_threads says which). A count the
         user chose is kept; the default one gives way to other processes while they need the
-        cores (harness/cpu_share.py)."""
+        cores (harness/execution/cpu_share.py)."""
         self.threads, self.threads_source = resolve_threads(threads, threads_source, processes_on_machine)
         torch.set_num_threads(self.threads)
         chosen_by_user = bool(threads) or self.threads_source == "OMP_NUM_THREADS"
@@ -119,7 +119,7 @@ class Strategy(ABC):
     def computes_reference(self) -> bool:
         """Whether this process takes part in computing the suite's real-data floor."""
 
-    locks: "RunLocks | None" = None  # the run locks this process takes (harness/scheduling.py)
+    locks: "RunLocks | None" = None  # the run locks this process takes (harness/execution/scheduling.py)
 
     @abstractmethod
     def start_launch(self, folder: SuiteFolder, log: Callable[[str], None] = lambda text: None) -> str:

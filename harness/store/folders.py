@@ -90,7 +90,7 @@ class RunFolder:
     def read_record(self) -> RunRecord:
         return RunRecord.read(self.record_file)
 
-    # checkpoint (harness/checkpoint.py says what is in it)
+    # checkpoint (harness/training/checkpoint.py says what is in it)
     def write_checkpoint(self, state: dict[str, Any], position: dict[str, Any]) -> None:
         """Write a complete checkpoint beside the current one, then swap it in.
 

@@ -84,7 +84,7 @@ class RunRecord(_File):
     error: str | None = None
     total_seconds: float | None = None
     # Steps trained with fewer than `threads` threads while other processes needed the cores, and
-    # the fewest (harness/cpu_share.py); absent when the run kept its threads throughout.
+    # the fewest (harness/execution/cpu_share.py); absent when the run kept its threads throughout.
     steps_with_fewer_threads: int | None = None
     fewest_threads: int | None = None
     resumed: list[dict[str, Any]] = []  # each resume: when, from which epoch and step
@@ -110,7 +110,7 @@ class MetricsRow(_File):
 
 class RunLock(_File):
     """locks/<run id>.json: which process of which launch trains a run, and how far it got: the
-    run's lock (harness/scheduling.py), taken by the process that trains or evaluates it.
+    run's lock (harness/execution/scheduling.py), taken by the process that trains or evaluates it.
 
     Created atomically (O_EXCL) by the process that wins the run; rewritten by its owner as
     it progresses (the heartbeat other launches use to tell a live claim from a dead one).

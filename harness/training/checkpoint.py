@@ -10,7 +10,7 @@ complete (RunFolder.write_checkpoint):
     position.json   where training stands (`Position`): epoch, step within it, the history rows
                     of complete epochs, the training seconds so far, the divergence guard's scale.
 
-Batches and noise are functions of (seed, epoch) (harness/sharding.py), so with the weights,
+Batches and noise are functions of (seed, epoch) (harness/execution/sharding.py), so with the weights,
 the optimizers and the position restored the rest of the run draws exactly what an
 uninterrupted run would have drawn, and ends with bit-identical weights (fp32, same machine).
 """

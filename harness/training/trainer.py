@@ -69,7 +69,7 @@ def train_run(spec: RunSpec, suite_name: str, dataset: Dataset, strategy: Strate
     """Train `spec` to completion (or failure) and return its run record.
 
     A complete checkpoint of the same configuration in `run` is resumed, not retrained; a
-    signal stops training cleanly with a checkpoint (harness/stops.py) and raises `Stopped`.
+    signal stops training cleanly with a checkpoint (harness/execution/stops.py) and raises `Stopped`.
     """
     record = RunRecord(
         id=spec.id, name=spec.name, suite=suite_name, config_hash=spec.config_hash, status=STATUS_RUNNING,
@@ -343,7 +343,7 @@ def _observe_forward_dtypes(model: GenerativeModel, record: RunRecord) -> Callab
 
 def _save_checkpoint(strategy: Strategy, folder: RunFolder, model: GenerativeModel, position: Position,
                      epoch_state: EpochState | None) -> None:
-    """A complete checkpoint (harness/checkpoint.py), written by the writing process, swapped in atomically."""
+    """A complete checkpoint (harness/training/checkpoint.py), written by the writing process, swapped in atomically."""
     strategy.wait()
     if strategy.writes_results:
         folder.write_checkpoint(capture(model, strategy, epoch_state), position.to_json())

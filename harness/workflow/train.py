@@ -212,6 +212,13 @@ def _already_complete(plan: Plan, console: Console, on_run: Callable[[RunOutcome
     is_main = launch_position()[0] == 0
     outcomes = [RunOutcome(spec, plan.folder.run(spec.id), record, STATUS_SKIPPED) for spec, record in plan.complete]
     if is_main:
+        # A suite edited since (e.g. a [[claim]] added) updates the record the report reads; an
+        # unchanged one writes nothing, so a complete suite still reruns from a read-only folder.
+        try:
+            write_suite_files(plan.suite, plan.folder)
+        except OSError as err:
+            console.print(f"note: {plan.folder.suite_json} not updated ({err.strerror}): the report keeps the "
+                          "suite as it was recorded when its runs trained")
         console.print(f"all {len(outcomes)} selected run(s) of {plan.suite.name} are complete and evaluated: "
                       "nothing to do (--force or --rerun NAME retrains)")
         for outcome in outcomes:
@@ -276,7 +283,7 @@ def submit_suite(suite: Suite | str | Path, results: str | Path = "results", *, 
                  options: "ClusterOptions | None" = None, only: list[str] | None = None, force: bool = False,
                  wait: bool = False, on_poll: Callable[[], None] | None = None) -> "Submission":
     """Submit the suite's pending runs as cluster jobs, one `harness run --only RUN` per task
-    (harness/executors.py); with `wait` (always for the local backend), return when they ended."""
+    (harness/execution/executors.py); with `wait` (always for the local backend), return when they ended."""
     from harness.execution import executors
 
     suite = suite if isinstance(suite, Suite) else load(suite)

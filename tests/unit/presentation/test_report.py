@@ -114,13 +114,16 @@ def test_report_renders_everything_with_a_failed_run(tiny_results, tmp_path, dat
     suite = tmp_path / "tiny"
     shutil.copytree(tiny_results, suite)
     write_run(suite, "gan-s1", "mlp_gan", 1, status="failed")  # a failed seed beside the real runs
-    (suite / "suite.toml").write_text((suite / "suite.toml").read_text() + """
+    edited = tmp_path / "tiny.toml"  # a claim added after training: a rerun trains nothing, records it
+    edited.write_text((suite / "suite.toml").read_text() + """
 [[claim]]
 text = "the VAE reconstructs better than the GAN"
 metric = "reconstruction_mse"
 better = "vae"
 than = "gan"
 """)
+    rerun = run_cli("run", str(edited), "--results", str(tmp_path), "--data-dir", str(data_dir))
+    assert rerun.returncode == 0 and "nothing to do" in rerun.stderr, rerun.stderr
     result = run_cli("report", str(suite), "--data-dir", str(data_dir))
     assert result.returncode == 0, result.stderr
     assert str(suite / "report.html") in result.stderr.replace("\n", "")
