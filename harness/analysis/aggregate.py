@@ -38,18 +38,18 @@ def load_runs(suite: SuiteFolder) -> pd.DataFrame:
     file named in `error`, and carries no numbers; the other runs are read as usual.
     """
     rows: list[dict[str, Any]] = []
-    for run in suite.runs():
+    for run_folder in suite.runs():
         try:
-            config = run.read_config()
+            config = run_folder.read_config()
         except ResultsFileError as err:
-            rows.append({"id": run.id, "configuration": configuration_of(run.id), "name": None, "model": None,
-                         "seed": None, "status": STATUS_UNREADABLE, "error": str(err)})
+            rows.append({"id": run_folder.id, "configuration": configuration_of(run_folder.id), "name": None,
+                         "model": None, "seed": None, "status": STATUS_UNREADABLE, "error": str(err)})
             continue
         status, error, record, metrics = STATUS_UNREADABLE, None, None, {}
         try:
-            record = run.read_record()
+            record = run_folder.read_record()
             status, error = record.status, record.error
-            metrics = run.read_metrics_row().values if run.is_evaluated() else {}
+            metrics = run_folder.read_metrics_row().values if run_folder.is_evaluated() else {}
         except ResultsFileError as err:
             status, error, metrics = STATUS_UNREADABLE, str(err), {}
         rows.append({

@@ -118,12 +118,12 @@ def _context(suite: Any, suite_folder: SuiteFolder, runs: pd.DataFrame,
     records = []
     evaluation_seconds = 0.0
     for run_id in runs["id"]:
-        run = suite_folder.run(run_id)
+        run_folder = suite_folder.run(run_id)
         try:
-            if run.has_record():
-                records.append(run.read_record())
-            if run.is_evaluated():
-                evaluation_seconds += run.read_metrics_row().evaluation_seconds or 0
+            if run_folder.has_record():
+                records.append(run_folder.read_record())
+            if run_folder.is_evaluated():
+                evaluation_seconds += run_folder.read_metrics_row().evaluation_seconds or 0
         except ResultsFileError:
             continue  # shown as "unreadable" in the runs table already
     first = records[0] if records else None

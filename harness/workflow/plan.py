@@ -137,9 +137,9 @@ def write_suite_files(suite: Suite, folder: SuiteFolder) -> None:
 def readable_records(folder: SuiteFolder) -> Iterator[RunRecord]:
     """The readable run records of a suite folder (none for a new suite), read one at a time: the
     data-root lookup stops at the first, so a launch does not read every record of a large suite."""
-    for run in folder.runs():
+    for run_folder in folder.runs():
         try:
-            yield run.read_record()
+            yield run_folder.read_record()
         except ResultsFileError:
             continue
 
