@@ -1,24 +1,22 @@
 """The extension test, for real: a new architecture, metric and dataset defined and registered here
 alone (nothing under harness/ touched), trained, evaluated, on the leaderboard and in the report."""
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import torch
 from pydantic import Field, PositiveInt
 from torch import nn
 
 from harness import pipeline
 from harness.core.columns import Column
 from harness.datasets import DATASETS, DatasetSpec, PinnedEvaluator, load_dataset
-from harness.core.errors import DataError
 from harness.evaluation.evaluator import train_evaluator
 from harness.metrics import METRICS
 from harness.metrics.base import Metric
 from harness.models import MODELS, register_model
 from harness.models.options import GANOptions, ImageShape
+from tests.extensions.toy_plugins import NpzReader
 
 SHAPE = (3, 16, 16)
 CLASSES = 4
@@ -37,20 +35,6 @@ def make_images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         top, left = 8 * (label // 2), 8 * (label % 2)
         images[i, :, top + 1 : top + 7, left + 1 : left + 7] = colours[label][:, None, None]
     return images, labels
-
-
-class NpzReader:
-    """Reads <folder>/{train,test}.npz holding `images` (n, 3, 16, 16) uint8 and `labels` (n,)."""
-
-    def read(self, spec, folder: Path, download: bool) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        splits = {}
-        for split in ("train", "test"):
-            path = folder / f"{split}.npz"
-            if not path.exists():
-                raise DataError(f"{path} is missing; this test writes it")
-            with np.load(path) as data:
-                splits[split] = (torch.from_numpy(data["images"]), torch.from_numpy(data["labels"]))
-        return splits
 
 
 # -- a new architecture: a small convolutional GAN, any (C, H, W) with H and W divisible by 4 --------

@@ -43,20 +43,22 @@ def write_stripes(folder: Path) -> None:
         np.savez(folder / f"{split}.npz", images=images, labels=labels)
 
 
-class StripesReader:
+class NpzReader:
+    """Reads <folder>/{train,test}.npz holding uint8 `images` (n, C, H, W) and `labels` (n,)."""
+
     def read(self, spec, folder: Path, download: bool) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         splits = {}
         for split in ("train", "test"):
             path = folder / f"{split}.npz"
             if not path.exists():
-                raise DataError(f"{path} is missing; write it with write_stripes")
+                raise DataError(f"{path} is missing; the test that registers {spec.name} writes it")
             with np.load(path) as data:
                 splits[split] = (torch.from_numpy(data["images"]), torch.from_numpy(data["labels"]))
         return splits
 
 
 STRIPES = DatasetSpec("toy-stripes", "stripes, horizontal or vertical (a plugin)", SHAPE, CLASSES,
-                      {"train": 256, "test": 64}, StripesReader())
+                      {"train": 256, "test": 64}, NpzReader())
 
 
 # -- a GAN objective: the hinge loss with a margin of 2 ---------------------------------------------
