@@ -43,6 +43,15 @@ def _count(minimum: int):
     return parse
 
 
+def _plugin_option(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """`--plugin`, read before the parser is built (main, _load_plugins): shown on every command."""
+    parser.add_argument(
+        "--plugin", action="append", default=argparse.SUPPRESS, metavar="PATH_OR_MODULE",
+        help="import your own code first (a .py file or a module) so its models, objectives, metrics, datasets, "
+        "strategies and executors can be named; repeatable (also: [suite] plugins, entry points harness.plugins)")
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="harness",
@@ -52,8 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"harness {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _plugin_option(parser)  # before the command too: harness --plugin X run ...
 
-    run = commands.add_parser(
+    def add_command(name: str, **options: Any) -> argparse.ArgumentParser:
+        return _plugin_option(commands.add_parser(name, **options))
+
+    run = add_command(
         "run",
         help="train every run of a suite and write results",
         description="Validate SUITE, expand it into runs (runs x matrix x seeds) and train them. "
@@ -72,15 +85,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--rerun", nargs="+", metavar="NAME",
                      help="retrain the runs whose name or id matches (globs allowed), even if complete; "
                      "the rest of the suite runs as usual")
-    run.add_argument("--strategy", choices=list(STRATEGIES),
+    run.add_argument("--strategy", metavar="NAME",
                      help="how the processes of `accelerate launch` share the suite: whole runs per process "
-                     "(run_parallel, the default) or every run split over all processes (data_parallel)")
+                     f"(run_parallel, the default) or every run split over all processes (data_parallel); "
+                     f"registered: {', '.join(STRATEGIES)} (a plugin's too)")
     run.add_argument("--threads", type=_count(1), metavar="N",
                      help="CPU threads per process, kept whatever the load (default: OMP_NUM_THREADS, else "
                           "cores / processes, fewer while other processes need the cores)")
     cluster = run.add_argument_group("cluster (submitit; pip install -e \".[cluster]\")")
-    cluster.add_argument("--executor", choices=list(EXECUTORS),
-                         help="submit the pending runs as a job array, one `harness run --only RUN` per task, instead "
+    cluster.add_argument("--executor", metavar="NAME",
+                         help=f"registered: {', '.join(EXECUTORS)} (a plugin's too). Submit the pending runs as a job array, one `harness run --only RUN` per task, instead "
                          "of training here (local: the same tasks as subprocesses of this machine)")
     cluster.add_argument("--partition", help="Slurm partition")
     cluster.add_argument("--gpus-per-run", type=_count(0), default=0, metavar="N", help="GPUs per task (default 0)")
@@ -90,14 +104,14 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--wait", action="store_true", help="wait for the jobs and print the leaderboard (always for local)")
     run.set_defaults(handler=cmd_run)
 
-    state = commands.add_parser(
+    state = add_command(
         "status", help="where each run of a results folder stands: pending, submitted, running, done, failed",
         description="For each run of RESULTS_DIR's suite: done, failed or diverged (from its record), running "
         "(which machine and process, how far), interrupted (its process is gone), submitted (cluster job) or pending.")
     state.add_argument("results_dir", type=Path, metavar="RESULTS_DIR")
     state.set_defaults(handler=cmd_status)
 
-    validate = commands.add_parser(
+    validate = add_command(
         "validate",
         help="check suite files without training",
         description="Run exactly the checks of `run` on each SUITE and report every problem (exit 2 if any).",
@@ -105,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("suites", type=Path, nargs="+", metavar="SUITE")
     validate.set_defaults(handler=cmd_validate)
 
-    evaluate = commands.add_parser(
+    evaluate = add_command(
         "evaluate",
         help="(re-)evaluate finished runs without retraining",
         description="Score the completed runs in RESULTS_DIR (a suite's results folder, e.g. results/quickstart) "
@@ -120,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "computes them) to compute; default: the suite's; `harness list` shows both")
     evaluate.set_defaults(handler=cmd_evaluate)
 
-    board = commands.add_parser(
+    board = add_command(
         "leaderboard",
         help="seed-aggregated table of a suite's results",
         description="Aggregate RESULTS_DIR (a suite's results folder) over seeds and print one row per configuration: "
@@ -135,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="table (terminal) or an export format printed to stdout")
     board.set_defaults(handler=cmd_leaderboard)
 
-    compare = commands.add_parser(
+    compare = add_command(
         "compare", help="the same configurations in several results folders side by side",
         description="Compare RESULTS_B (and more) with RESULTS_A, configuration by configuration: each metric's mean "
         "in both, the difference with its 95%% Welch interval and whether it excludes zero; every setting that "
@@ -146,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--format", choices=["table", "csv"], default="table", help="table (terminal) or csv")
     compare.set_defaults(handler=cmd_compare)
 
-    report = commands.add_parser(
+    report = add_command(
         "report", help="write report.md, a self-contained report.html and charts/*.png",
         description="Charts, sample figures, the leaderboard and the suite's claims for RESULTS_DIR.")
     report.add_argument("results_dir", type=Path, metavar="RESULTS_DIR")
@@ -156,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(e.g. when RESULTS_DIR is read-only or shared)")
     report.set_defaults(handler=cmd_report)
 
-    evaluator = commands.add_parser("evaluator", help="train the pinned evaluator network (maintainers)",
+    evaluator = add_command("evaluator", help="train the pinned evaluator network (maintainers)",
                                     description="Manage the CNN whose features FID/KID/PR use.")
     evaluator_commands = evaluator.add_subparsers(dest="evaluator_command", required=True, metavar="ACTION")
     train_evaluator = evaluator_commands.add_parser(
@@ -172,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
                                  "(autoencoder: ./autoencoder-<dataset>-v1.safetensors)")
     train_evaluator.set_defaults(handler=cmd_train_evaluator)
 
-    listing = commands.add_parser("list", help="every key a suite takes, the models, metrics and datasets",
+    listing = add_command("list", help="every key a suite takes, the models, metrics and datasets",
                                   description="Describe every key of a suite ([suite], training, [evaluation] and "
                                   "each model family's options: type, default, meaning), the metrics with their "
                                   "columns, and the datasets.")
@@ -183,6 +197,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from harness.execution.stops import Stopped, handle_stops
 
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        _load_plugins(argv)
+    except HarnessError as err:
+        if _is_main_process() or err.every_process:
+            _print_error(str(err))
+        return err.exit_code
     args = build_parser().parse_args(argv)
     try:
         with handle_stops():
@@ -206,10 +227,29 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def _load_plugins(argv: list[str]) -> None:
+    """The installed plugins and every `--plugin`, before the parser is built: the choices it lists
+    and every name a command checks then include theirs."""
+    from harness.core.plugins import load_installed, load_plugins
+
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--plugin", action="append", default=[])
+    known, _ = early.parse_known_args(argv)
+    load_installed()
+    load_plugins(known.plugin, None, "--plugin")
+
+
 def _print_error(text: str) -> None:
+    """Each problem on its own `error:` line; a plugin's traceback (indented lines after
+    "traceback of ...") is printed as it is, so its file names and lines stay clickable."""
     console = Console(stderr=True, highlight=False)
+    in_traceback = False
     for line in text.splitlines():
-        console.print(f"[bold red]error:[/] {escape(line)}", soft_wrap=True)
+        in_traceback = in_traceback or line.startswith("traceback of the plugin")
+        if in_traceback:
+            console.print(escape(line), soft_wrap=True, style="dim" if line.startswith("traceback") else None)
+        else:
+            console.print(f"[bold red]error:[/] {escape(line)}", soft_wrap=True)
 
 
 # -- validate / list ------------------------------------------------------------------------
@@ -342,10 +382,9 @@ def print_leaderboard(board: pipeline.Leaderboard, fmt: str = "table") -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from harness.analysis.compare import compare_results
     from harness.presentation.compare import comparison_grids
 
-    comparison = compare_results(args.results_dirs, pipeline.metric_columns(args.metrics) if args.metrics else None)
+    comparison = pipeline.compare(args.results_dirs, args.metrics)
     if args.format == "csv":
         print(comparison.table.to_csv(index=False), end="")
         return 0
@@ -440,7 +479,7 @@ def _submit(suite: Suite, args: argparse.Namespace, console: Console) -> int:
 
     options = ClusterOptions(partition=args.partition, gpus_per_run=args.gpus_per_run, cpus_per_run=args.cpus_per_run,
                              time_minutes=args.time, max_parallel=args.max_parallel, data_dir=args.data_dir)
-    waiting = args.wait or EXECUTORS.get(args.executor).always_waits
+    waiting = args.wait or EXECUTORS.require(args.executor, "--executor").always_waits
     folder = args.results / suite.name
 
     def show_progress() -> None:

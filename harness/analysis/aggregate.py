@@ -23,6 +23,7 @@ from harness.config.suite import configuration_of
 EVALUATOR_COLUMNS = ["evaluator", "evaluator_sha256", "autoencoder", "autoencoder_sha256"]  # the feature spaces
 # How a run was trained, from its configuration and record: what `compare` checks across results folders.
 TRAINING_SETTINGS = ["setup", "mixed_precision", "device", "torch", "harness"]
+PLUGIN_PREFIX = "plugin "  # a column per plugin module a run trained with: the sha256 of its source
 IDENTITY_COLUMNS = ["id", "configuration", "name", "trial", "model", "seed", "status", "error", "epochs",
                     *EVALUATOR_COLUMNS,
                     *TRAINING_SETTINGS]
@@ -71,6 +72,7 @@ def load_runs(suite: SuiteFolder) -> pd.DataFrame:
             "device": record.device if record else None,
             "torch": record.versions.get("torch") if record else None,
             "harness": record.versions.get("harness") if record else None,
+            **{f"{PLUGIN_PREFIX}{module}": sha256 for module, sha256 in (record.plugins if record else {}).items()},
             **{f"matrix.{k}": v for k, v in config.matrix.items()},
             **{k: v for k, v in metrics.items() if k not in _ROW_IDENTITY and k not in config.matrix},
             **{key: metrics.get(key) for key in EVALUATOR_COLUMNS},
@@ -111,7 +113,7 @@ def first_readable(suite: SuiteFolder, runs: pd.DataFrame, read: Callable[[RunFo
 def result_columns(runs: pd.DataFrame) -> list[str]:
     """The columns of a runs table that hold numbers to aggregate (metrics, timings, sizes)."""
     return [name for name in runs.columns
-            if name not in IDENTITY_COLUMNS and not name.startswith("matrix.") and column(name).numeric]
+            if name not in IDENTITY_COLUMNS and not name.startswith(("matrix.", PLUGIN_PREFIX)) and column(name).numeric]
 
 
 def summarize(values: pd.Series) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from harness.analysis.aggregate import PLUGIN_PREFIX
 from harness.core.columns import NOT_APPLICABLE
 from harness.metrics.columns import column, meaning_settings
 from harness.store import STATUS_COMPLETED
@@ -37,17 +38,21 @@ EVALUATION_SETTINGS = {
 }
 
 
-def settings() -> dict[str, Setting]:
-    """Every setting `compare` checks: the registered metrics' own (in their order), then the rest."""
+def settings(*runs: pd.DataFrame) -> dict[str, Setting]:
+    """Every setting `compare` checks: the registered metrics' own (in their order), the rest, and
+    the code of every plugin module the `runs` trained with (a run without that plugin has no
+    value there, so built-in models trained beside a plugin's are never flagged by it)."""
     declared = {name: Setting(column(name).label, short, True) for name, short in meaning_settings().items()}
-    return {**declared, **EVALUATION_SETTINGS}
+    modules = sorted({c for frame in runs for c in frame.columns if str(c).startswith(PLUGIN_PREFIX)})
+    plugins = {c: Setting(f"{c} code (sha256)", f"{c} code", True) for c in modules}
+    return {**declared, **EVALUATION_SETTINGS, **plugins}
 
 
-def scoring_settings() -> dict[str, str]:
+def scoring_settings(*runs: pd.DataFrame) -> dict[str, str]:
     """{setting: short name} of those that change what a number means: a configuration scored under
     another value than the suite's most common one is marked in its status and not ranked (no
-    "best") against the rest."""
-    return {name: setting.short for name, setting in settings().items() if setting.changes_meaning}
+    "best") against the rest. Another plugin source is such a setting: the model is other code."""
+    return {name: setting.short for name, setting in settings(*runs).items() if setting.changes_meaning}
 
 
 MARK_COLUMN = "scored_differently"
@@ -57,7 +62,7 @@ def mark_mixed_settings(agg: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """`agg` with a MARK_COLUMN: '' or e.g. 'scored with samples 1000 (others: 5000)'."""
     completed = runs[runs["status"] == STATUS_COMPLETED]
     marks: dict[str, list[str]] = {}
-    for setting, label in scoring_settings().items():
+    for setting, label in scoring_settings(runs).items():
         if setting not in completed:
             continue
         values = completed[setting].dropna()

@@ -85,7 +85,7 @@ def _row(folder: str, configuration: str, metric: str, base: pd.Series, other: p
 def _differing(completed: list[pd.DataFrame], shared: list[str]) -> list[tuple[str, list[str]]]:
     """Every setting whose values (over the shared configurations' runs) differ between folders."""
     differing = []
-    for setting, described in settings().items():
+    for setting, described in settings(*completed).items():
         label = described.label
         if setting == "setup":  # the configuration itself: name each key whose value differs
             for configuration in shared:

@@ -3,6 +3,7 @@
 The data it produces (Suite, RunSpec, the [suite] and training tables) is harness/config/suite.py."""
 
 
+import dataclasses
 import difflib
 import itertools
 import json
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from harness.datasets import DATASETS
 from harness.core.errors import SuiteError
+from harness.core.plugins import Plugin, PluginError, load_installed, load_plugins
 from harness.config.claims import Claim
 from harness.config.evaluation import EvaluationConfig
 from harness.models import MODELS
@@ -45,11 +47,13 @@ def resolve_mixed_precision(option: str | None, suite: str | None,
 
 
 def load_suite(path: str | Path, mixed_precision: str | None = None,
-               auto_precision: AutoPrecision | None = None) -> Suite:
+               auto_precision: AutoPrecision | None = None, plugin_base: Path | None = None) -> Suite:
     """Read, validate and expand a suite file; raise SuiteError listing every problem.
 
     `mixed_precision` is the command line's override; `auto_precision` resolves "auto" for the
-    device that will train (without it, as in `validate`, runs keep "auto").
+    device that will train (without it, as in `validate`, runs keep "auto"). The suite's plugins
+    are imported first, relative to `plugin_base` (default: the suite file's folder; a results
+    folder's copy passes the original's).
     """
     path = Path(path)
     try:
@@ -68,15 +72,43 @@ def load_suite(path: str | Path, mixed_precision: str | None = None,
         raise SuiteError(str(path), [f"TOML syntax error: {err}"]) from None
     except RecursionError:
         raise SuiteError(str(path), [f"tables or lists nested too deeply (at most {MAX_NESTING} levels)"]) from None
-    return _Expander(path, raw, mixed_precision, auto_precision).expand()
+    return _Expander(path, raw, mixed_precision, auto_precision, plugin_base or path.parent).expand()
+
+
+def suite_from_dict(data: dict[str, Any], base: Path | None = None, mixed_precision: str | None = None,
+                    auto_precision: AutoPrecision | None = None) -> Suite:
+    """A suite from the tables a TOML file would hold, as a dict (notebooks: no file needed).
+
+    Checked exactly as a file is; plugin files are relative to `base` (default: the working
+    directory). The suite's TOML text (what its results folder keeps as suite.toml) is written
+    from the dict, with plugin files as absolute paths so that the copy loads them from anywhere."""
+    import tomli_w
+
+    base = Path(base or Path.cwd()).resolve()
+    if not isinstance(data, dict):
+        raise SuiteError("<dict suite>", [f"expected a dict of tables ([suite], [[run]], ...), got {type(data).__name__}"])
+    data = json.loads(json.dumps(data))  # plain types only (tuples become lists, as TOML has them)
+    table = data.get("suite")
+    name = table.get("name") if isinstance(table, dict) and isinstance(table.get("name"), str) else "suite"
+    path = base / f"{name}.toml"  # where a file of this suite would be: named in messages, never written
+    if isinstance(table, dict) and isinstance(table.get("plugins"), list):
+        table["plugins"] = [str((base / p).resolve()) if isinstance(p, str) and p.endswith(".py") else p
+                            for p in table["plugins"]]
+    try:
+        text = tomli_w.dumps(data)
+    except (TypeError, ValueError) as err:
+        raise SuiteError(str(path), [f"not expressible as TOML: {err}"]) from None
+    suite = _Expander(path, tomllib.loads(text), mixed_precision, auto_precision, base).expand()
+    return dataclasses.replace(suite, text=text)
 
 
 class _Expander:
     """Validates a parsed suite and expands it, collecting problems instead of stopping at the first."""
 
     def __init__(self, path: Path, raw: dict[str, Any], mixed_precision: str | None,
-                 auto_precision: AutoPrecision | None) -> None:
+                 auto_precision: AutoPrecision | None, plugin_base: Path) -> None:
         self.path = path
+        self.plugin_base = plugin_base
         self.raw = raw
         self.mixed_precision_override = mixed_precision
         self.auto_precision = auto_precision
@@ -95,6 +127,7 @@ class _Expander:
         self._check_values(self.raw, "", 0)
         if len(self.problems) > before:  # values no model can hold: nothing else is worth checking
             raise SuiteError(str(self.path), self.problems)
+        plugins = self._plugins()  # before any name is looked up: a plugin registers names
         info = self._suite_info()
         if info is not None:
             self.precision = resolve_mixed_precision(self.mixed_precision_override, info.mixed_precision,
@@ -117,7 +150,8 @@ class _Expander:
         waits = [run.selected_by is not None and run.seed != info.seeds[0] for run in runs]
         return Suite(path=self.path, info=info, runs=[run for run, later in zip(runs, waits) if not later],
                      evaluation=evaluation, claims=claims, mixed_precision=self.precision[0],
-                     mixed_precision_source=self.precision[1], later=[run for run, w in zip(runs, waits) if w])
+                     mixed_precision_source=self.precision[1], later=[run for run, w in zip(runs, waits) if w],
+                     plugins=plugins)
 
     def _claims(self, runs: list[RunSpec]) -> list[Claim]:
         tables = self.raw.get("claim", [])
@@ -184,6 +218,19 @@ class _Expander:
             seen.setdefault((run.config_hash, run.trial), run.id)
 
     # -- tables -------------------------------------------------------------------------
+
+    def _plugins(self) -> list[Plugin]:
+        """The installed plugins, then the suite's own (a plugin that fails ends the check: what it
+        would have registered is missing, and every name it adds would be one more problem)."""
+        load_installed()
+        table = self.raw.get("suite")
+        specs = table.get("plugins", []) if isinstance(table, dict) else []
+        if not isinstance(specs, list) or not all(isinstance(spec, str) and spec for spec in specs):
+            return []  # SuiteInfo names the problem
+        try:
+            return load_plugins(specs, self.plugin_base, f"suite {self.path}")
+        except PluginError as err:
+            raise PluginError(f"{self.path}: suite.plugins: {err}") from err.__cause__
 
     def _suite_info(self) -> SuiteInfo | None:
         table = self.raw.get("suite")

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, f
 
 from harness.datasets import DATASETS
 from harness.core.errors import SuiteError
+from harness.core.plugins import Plugin
 from harness.core.precisions import PRECISIONS
 from harness.core.registry import registered_in
 from harness.config.claims import Claim
@@ -60,6 +61,9 @@ class SuiteInfo(BaseModel):
     threads: PositiveInt | None = Field(
         default=None, description="CPU threads per process, kept whatever the load (default: OMP_NUM_THREADS, else "
         "cores / processes, fewer while other processes need the cores)")
+    plugins: list[str] = Field(
+        default_factory=list, description="your own code, imported before the suite is checked: .py files relative "
+        "to the suite file, or importable modules (docs/your-model.md); recorded with every run")
 
     @field_validator("name")
     @classmethod
@@ -179,6 +183,12 @@ class Suite:
     # A search with `select`: the trials' runs with the suite's later seeds. Only the best trial's
     # train, once every trial is scored (harness/analysis/trials.py, with_chosen_trials).
     later: list[RunSpec] = field(default_factory=list)
+    plugins: list[Plugin] = field(default_factory=list)  # [suite] plugins, as loaded
+    text: str | None = None  # the suite's TOML when it came from a dict (a file's is read from `path`)
+
+    def toml_text(self) -> str:
+        """What the results folder keeps as suite.toml."""
+        return self.text if self.text is not None else self.path.read_text(encoding="utf-8")
 
     def record(self) -> dict[str, Any]:
         """suite.json (harness.store.SuiteRecord): everything a reader of the results needs to know
@@ -189,10 +199,14 @@ class Suite:
                     "seed": run.seed, "search_group": run.search_group, "trial": run.trial,
                     "selected_by": run.selected_by}
 
-        return {"suite": self.info.model_dump(), "source": str(self.path), "mixed_precision": self.mixed_precision,
+        info = self.info.model_dump(exclude=None if self.info.plugins else {"plugins"})  # older records unchanged
+        record = {"suite": info, "source": str(self.path), "mixed_precision": self.mixed_precision,
                 "mixed_precision_source": self.mixed_precision_source, "runs": [entry(r) for r in self.runs],
                 "later": [entry(r) for r in self.later], "evaluation": self.evaluation.model_dump(mode="json"),
                 "claims": [claim.model_dump() for claim in self.claims], "expanded": True}
+        if self.plugins:
+            record["plugins"] = [plugin.record() for plugin in self.plugins]
+        return record
 
     def search_groups(self) -> dict[str, list[RunSpec]]:
         """Each search with `select`: its trials' first-seed runs (in `runs`), in trial order."""

@@ -11,6 +11,8 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import AfterValidator
 
+from harness.core.errors import HarnessError
+
 T = TypeVar("T")
 
 
@@ -38,6 +40,13 @@ class Registry(Generic[T]):
         except KeyError:
             known = ", ".join(sorted(self._entries))
             raise KeyError(f"unknown {self.kind} {name!r}; known: {known}") from None
+
+    def require(self, name: str, where: str) -> T:
+        """`name`'s entry, or a one-line error (exit 2) naming the option it came from and the choices."""
+        if name not in self._entries:
+            raise HarnessError(f"{where}: unknown {self.kind} {name!r}; expected one of: {', '.join(self)} "
+                               "(a plugin's names count once it is loaded: --plugin, [suite] plugins)", exit_code=2)
+        return self._entries[name]
 
     def names(self) -> list[str]:
         """Sorted names, for messages."""

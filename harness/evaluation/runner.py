@@ -101,7 +101,12 @@ def evaluate_run(folder: RunFolder, session: EvaluationSession,
     for name, (earlier_report, earlier_row) in _earlier_metrics(folder, session).items():
         report[name], row = earlier_report, {**earlier_row, **row}
     on_metric("figures", len(session.config.metrics), len(session.config.metrics))
-    figures = model_figures(model, session)
+    try:
+        figures = model_figures(model, session)
+    except Exception as err:  # the report's pictures must not cost the numbers (e.g. a plugin's decode)
+        figures = None
+        report["figures"] = {"status": "failed", "error": f"{type(err).__name__}: {err}",
+                             "traceback": traceback.format_exc()}
     row.update(session.evaluator_info)
     row["evaluation_seconds"] = round(time.perf_counter() - started, 3)
     metrics_row = MetricsRow.model_validate(row)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.core.errors import HarnessError
+from harness.core.plugins import cli_plugins
 from harness.core.registry import Registry
 from harness.execution.scheduling import process_alive
 from harness.store import STATUS_RUNNING, SuiteFolder, now
@@ -56,11 +57,18 @@ def _submitit() -> Any:
 
 def task_command(suite: Suite, results: Path, run: RunSpec, options: ClusterOptions, force: bool) -> list[str]:
     """The command one array task runs: a plain single-run `harness run`."""
-    command = [sys.executable, "-m", "harness", "run", str(suite.path.resolve()), "--results", str(results.resolve()),
+    command = [sys.executable, "-m", "harness", "run", str(suite_file(suite, results)), "--results", str(results.resolve()),
                "--only", run.id, "--mixed-precision", suite.mixed_precision]
     if options.data_dir is not None:
         command += ["--data-dir", str(Path(options.data_dir).resolve())]
+    for plugin in cli_plugins():  # the task imports what this command was given ([suite] plugins load themselves)
+        command += ["--plugin", plugin]
     return command + (["--force"] if force else [])
+
+
+def suite_file(suite: Suite, results: Path) -> Path:
+    """The suite file a task reads: the user's, or (a suite built from a dict) its results folder's copy."""
+    return suite.path.resolve() if suite.text is None else (results / suite.name / "suite.toml").resolve()
 
 
 def why_not_submit(folder: SuiteFolder, run: RunSpec, jobs: dict[str, Any], executor: str) -> str | None:

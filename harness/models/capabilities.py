@@ -21,7 +21,8 @@ class Decodes(Protocol):
     prior: "Prior"
 
     def decode(self, z: "torch.Tensor") -> "torch.Tensor":
-        """Images in [0, 1], shape (n, C, H, W), from latents of shape (n, latent_dim)."""
+        """Images in [0, 1], shape (n, C, H, W), from latents of shape (n, latent_dim); differentiable
+        in `z` (no `torch.no_grad`): the reconstruction metric inverts a generator by gradient descent."""
         ...
 
 

@@ -87,6 +87,7 @@ class RunRecord(_File):
     # the fewest (harness/execution/cpu_share.py); absent when the run kept its threads throughout.
     steps_with_fewer_threads: int | None = None
     fewest_threads: int | None = None
+    plugins: dict[str, str] = {}  # every plugin the training process had loaded: module -> sha256 of its source
     resumed: list[dict[str, Any]] = []  # each resume: when, from which epoch and step
     stopped_at: dict[str, int] | None = None  # interrupted or diverged: {"epoch", "step"} (1-based)
     last_finite_losses: dict[str, float] | None = None  # diverged: the last losses that were still numbers
@@ -170,6 +171,7 @@ class SuiteRecord(_File):
     evaluation: dict[str, Any] = {}
     claims: list[dict[str, Any]] = []
     expanded: bool = False
+    plugins: list[dict[str, Any]] = []  # [suite] plugins as loaded: spec, module, source, sha256, origin
 
     @property
     def info(self) -> SimpleNamespace:

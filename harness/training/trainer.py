@@ -22,6 +22,7 @@ from harness.models import build_model
 from harness.models.base import GenerativeModel
 from harness.training.divergence import DivergenceGuard, Diverged
 from harness.training.observer import TrainingObserver
+from harness.core.plugins import plugin_hashes
 from harness.training.provenance import git_commit, library_versions
 from harness.execution.sharding import ShardedBatches
 from harness.execution.stops import STOPS, StopRequests, Stopped
@@ -74,7 +75,7 @@ def train_run(spec: RunSpec, suite_name: str, dataset: Dataset, strategy: Strate
     record = RunRecord(
         id=spec.id, name=spec.name, suite=suite_name, config_hash=spec.config_hash, status=STATUS_RUNNING,
         started_at=now(), epochs=spec.training.epochs, **strategy.describe(),
-        versions=library_versions(), git_commit=git_commit(),
+        versions=library_versions(), git_commit=git_commit(), plugins=plugin_hashes(),
         data_folder=str(dataset.folder) if dataset.folder else None,
     )
     checkpoint = _readable_checkpoint(spec, folder, strategy, observer)

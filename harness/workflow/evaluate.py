@@ -14,7 +14,7 @@ from harness.core.errors import HarnessError
 from harness.core.statuses import STATUS_ELSEWHERE
 from harness.store import STATUS_COMPLETED, STATUS_UNREADABLE, ResultsFileError, SuiteFolder
 from harness.training.outcome import RunOutcome
-from harness.workflow.plan import recorded_data_root
+from harness.workflow.plan import original_folder, recorded_data_root
 
 if TYPE_CHECKING:
     from harness.datasets import Dataset
@@ -86,7 +86,7 @@ def evaluate_results(results_dir: str | Path, *, data_dir: str | Path | None = N
     """(Re-)score the completed runs of a suite's results folder from their saved weights;
     `on_metric(run id, metric, index, total)` as each metric of each run starts (main process)."""
     folder = SuiteFolder(Path(results_dir)).require()
-    suite = with_chosen_trials(load_suite(folder.suite_toml), folder)
+    suite = with_chosen_trials(load_suite(folder.suite_toml, plugin_base=original_folder(folder)), folder)
     metrics = metric_families(metrics) if metrics else None
     overrides = {k: v for k, v in (("num_samples", num_samples), ("metrics", metrics)) if v is not None}
     try:

@@ -1,6 +1,7 @@
 """What a launch will do: the suite loaded for this machine, its selected runs split into those
 to train and those already complete, and the suite's files in its results folder."""
 
+import importlib.util
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -131,7 +132,49 @@ def plan_suite(suite: Suite, results: str | Path, only: list[str] | None = None,
 
 def write_suite_files(suite: Suite, folder: SuiteFolder) -> None:
     """The suite's copy and settings (rewritten only when they changed)."""
-    folder.write_suite(suite.path.read_text(encoding="utf-8"), suite.record())
+    folder.write_suite(suite.toml_text(), suite.record())
+
+
+def original_folder(folder: SuiteFolder) -> Path | None:
+    """The folder of the suite file a results folder's copy came from: its plugin files are
+    relative to it (None when the record does not say)."""
+    try:
+        source = folder.read_suite_record().source if folder.suite_json.exists() else ""
+    except ResultsFileError:
+        return None
+    return Path(source).parent if source else None
+
+
+def recorded_plugins(folder: SuiteFolder) -> list[str]:
+    """Import the plugins a results folder's suite was run with, where their code still is, so a
+    reader shows a plugin metric's columns as it declares them. One that is gone is left out: the
+    store alone is enough to read the results (its columns then show by name)."""
+    from harness.core.plugins import load_installed, load_plugin
+
+    load_installed()
+    try:
+        record = folder.read_suite_record() if folder.suite_json.exists() else None
+    except ResultsFileError:
+        return []
+    missing = []
+    for plugin in record.plugins if record else []:
+        source = plugin.get("source")
+        if source and str(source).endswith(".py"):
+            if Path(source).is_file():
+                load_plugin(source, None, f"recorded in {folder.suite_json}")
+                continue
+        elif _importable(plugin["module"]):
+            load_plugin(plugin["module"], None, f"recorded in {folder.suite_json}")
+            continue
+        missing.append(plugin["spec"])
+    return missing
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def readable_records(folder: SuiteFolder) -> Iterator[RunRecord]:

@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING
 from harness.core.errors import HarnessError
 from harness.store import SuiteFolder
 from harness.workflow.evaluate import metric_columns
+from harness.workflow.plan import recorded_plugins
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from harness.analysis.compare import Comparison
     from harness.presentation.terminal import Grid
 
 
@@ -19,7 +21,9 @@ def load_results(results_dir: str | Path) -> "pd.DataFrame":
     """One row per run of a suite's results folder: configuration, status, timings, every metric."""
     from harness.analysis.aggregate import load_runs
 
-    return load_runs(SuiteFolder(Path(results_dir)).require())
+    folder = SuiteFolder(Path(results_dir)).require()
+    recorded_plugins(folder)
+    return load_runs(folder)
 
 
 @dataclass
@@ -63,10 +67,21 @@ def leaderboard(results_dir: str | Path, metrics: list[str] | None = None, sort:
                        comparability_notes(runs), unreadable_runs(runs))
 
 
+def compare(results_dirs: list[str | Path], metrics: list[str] | None = None) -> "Comparison":
+    """The configurations several results folders share, side by side against the first (`harness compare`)."""
+    from harness.analysis.compare import compare_results
+
+    for results_dir in results_dirs:
+        recorded_plugins(SuiteFolder(Path(results_dir)).require())
+    return compare_results([Path(d) for d in results_dirs], metric_columns(metrics) if metrics else None)
+
+
 def write_report(results_dir: str | Path, log: Callable[[str], None] = print, output: str | Path | None = None) -> Path:
     """report.md, a self-contained report.html and charts/*.png from the results store alone,
     written into the results folder or `output`."""
     from harness.presentation.report import build_report
 
-    return build_report(SuiteFolder(Path(results_dir)).require(), log=log,
+    folder = SuiteFolder(Path(results_dir)).require()
+    recorded_plugins(folder)
+    return build_report(folder, log=log,
                         output=Path(output) if output is not None else None)

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from harness.analysis.suite_record import suite_record
 from harness.analysis.trials import chosen_trials
+from harness.workflow.plan import recorded_plugins
 from harness.store import STATUS_COMPLETED, STATUS_RUNNING, ResultsFileError, RunFolder, SuiteFolder, SuiteRecord
 
 
@@ -21,6 +22,7 @@ def status(results_dir: str | Path) -> tuple[SuiteRecord, list[RunState]]:
     from harness.execution.scheduling import process_alive
 
     folder = SuiteFolder(Path(results_dir)).require()
+    recorded_plugins(folder)
     suite = suite_record(folder)
     listed = {run_folder.id for run_folder in suite.runs}
     runs = [*suite.runs, *(run_folder for run_folder in suite.later_seeds(chosen_trials(suite, folder)) if run_folder.id not in listed)]

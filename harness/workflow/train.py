@@ -47,9 +47,9 @@ class SuiteOutcome:
 def make_strategy(suite: Suite, name: str | None = None, threads: int | None = None) -> "Strategy":
     """The strategy `name` (else the suite's, else run_parallel) in the suite's precision."""
 
-    name = name or suite.info.strategy or DEFAULT_STRATEGY
+    entry = STRATEGIES.require(name, "--strategy") if name else STRATEGIES.get(suite.info.strategy or DEFAULT_STRATEGY)
     threads_source = "--threads" if threads else "[suite] threads"
-    return STRATEGIES.get(name).load()(suite.mixed_precision, suite.mixed_precision_source, threads or suite.info.threads,
+    return entry.load()(suite.mixed_precision, suite.mixed_precision_source, threads or suite.info.threads,
                                 threads_source)
 
 
@@ -87,7 +87,8 @@ def run_suite(suite: Suite | str | Path, results: str | Path = "results", *, dat
     chosen.start_launch(plan.folder, log=console.print)
 
     image_shape, train_images = dataset.spec.image_shape, len(dataset.train_images)
-    costs = {run.id: expected_cost(run, image_shape, train_images) for run in plan.to_train}
+    costs = {run.id: _buildable(suite, run, lambda run=run: expected_cost(run, image_shape, train_images))
+             for run in plan.to_train}
     evaluation = AfterTraining(suite, dataset, chosen, plan.folder)
     outcomes: list[RunOutcome] = []
     report = on_run if chosen.is_main and on_run else (lambda outcome: None)
@@ -178,6 +179,18 @@ def _later_seeds_decided(plan: Plan, chosen: "Strategy", dataset: "Dataset", cos
         progress.print(f"search done: the best trial of {', '.join(groups)} trains with the other seeds "
                        f"({len(new)} run(s))")
     return new
+
+
+def _buildable(suite: Suite, run: RunSpec, cost: Callable[[], float]) -> float:
+    """A run's expected cost, which builds its model (on the meta device): a model that cannot be
+    built (a plugin's bug) stops the launch before anything trains, naming the run and its code."""
+    from harness.core.plugins import failure
+
+    try:
+        return cost()
+    except Exception as err:
+        raise HarnessError(failure(f"{suite.path}: run {run.id}: model {run.model!r} cannot be built", err),
+                           exit_code=2) from err
 
 
 def _missing_evaluators(suite: Suite, dataset: "Dataset") -> list[str]:
@@ -287,9 +300,9 @@ def submit_suite(suite: Suite | str | Path, results: str | Path = "results", *, 
     from harness.execution import executors
 
     suite = suite if isinstance(suite, Suite) else load(suite)
+    chosen = executors.EXECUTORS.require(executor, "--executor")
     plan = plan_suite(suite, results, only, force)
     write_suite_files(suite, plan.folder)
-    chosen = executors.EXECUTORS.get(executor)
     submission = chosen.submit(suite, plan.to_train, plan.folder, Path(results), options or executors.ClusterOptions(),
                                force)
     if wait or chosen.always_waits:
