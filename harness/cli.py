@@ -92,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--threads", type=_count(1), metavar="N",
                      help="CPU threads per process, kept whatever the load (default: OMP_NUM_THREADS, else "
                           "cores / processes, fewer while other processes need the cores)")
+    run.add_argument("--log-with", nargs="+", metavar="TRACKER",
+                     help="log every run to these trackers (tensorboard, wandb, mlflow; offline by default), "
+                     "instead of the suite's log_with")
     cluster = run.add_argument_group("cluster (submitit; pip install -e \".[cluster]\")")
     cluster.add_argument("--executor", metavar="NAME",
                          help=f"registered: {', '.join(EXECUTORS)} (a plugin's too). Submit the pending runs as a job array, one `harness run --only RUN` per task, instead "
@@ -461,7 +464,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if (note := pipeline.ignored_launcher_precision(suite)) and _is_main_process():
         console.print(note)
     outcome = pipeline.run_suite(suite, args.results, data_dir=args.data_dir, only=args.only, force=args.force,
-                                 rerun=args.rerun, console=console, strategy=args.strategy, threads=args.threads)
+                                 rerun=args.rerun, console=console, strategy=args.strategy, threads=args.threads,
+                                 log_with=args.log_with)
     if outcome.writes_results:
         from harness.presentation.progress import summary_table
 
@@ -478,7 +482,8 @@ def _submit(suite: Suite, args: argparse.Namespace, console: Console) -> int:
     from harness.execution.executors import ClusterOptions
 
     options = ClusterOptions(partition=args.partition, gpus_per_run=args.gpus_per_run, cpus_per_run=args.cpus_per_run,
-                             time_minutes=args.time, max_parallel=args.max_parallel, data_dir=args.data_dir)
+                             time_minutes=args.time, max_parallel=args.max_parallel, data_dir=args.data_dir,
+                             log_with=args.log_with)
     waiting = args.wait or EXECUTORS.require(args.executor, "--executor").always_waits
     folder = args.results / suite.name
 

@@ -26,6 +26,7 @@ from harness.core.errors import SuiteError
 from harness.core.plugins import Plugin
 from harness.core.precisions import PRECISIONS
 from harness.core.registry import registered_in
+from harness.core.trackers import TRACKERS
 from harness.config.claims import Claim
 from harness.config.evaluation import EvaluationConfig
 from harness.models.options import ModelOptions, display_option, late_option, resolved
@@ -61,6 +62,9 @@ class SuiteInfo(BaseModel):
     threads: PositiveInt | None = Field(
         default=None, description="CPU threads per process, kept whatever the load (default: OMP_NUM_THREADS, else "
         "cores / processes, fewer while other processes need the cores)")
+    log_with: list[Annotated[str, registered_in(TRACKERS)]] = Field(
+        default_factory=list, description="experiment trackers every run logs to: tensorboard, wandb, mlflow "
+        "(offline by default; README, 'Trackers'); `--log-with` overrides it; changes no number")
     plugins: list[str] = Field(
         default_factory=list, description="your own code, imported before the suite is checked: .py files relative "
         "to the suite file, or importable modules (docs/your-model.md); recorded with every run")
@@ -199,7 +203,8 @@ class Suite:
                     "seed": run.seed, "search_group": run.search_group, "trial": run.trial,
                     "selected_by": run.selected_by}
 
-        info = self.info.model_dump(exclude=None if self.info.plugins else {"plugins"})  # older records unchanged
+        unset = {key for key in ("plugins", "log_with") if not getattr(self.info, key)}
+        info = self.info.model_dump(exclude=unset)  # records of suites without them stay as they were
         record = {"suite": info, "source": str(self.path), "mixed_precision": self.mixed_precision,
                 "mixed_precision_source": self.mixed_precision_source, "runs": [entry(r) for r in self.runs],
                 "later": [entry(r) for r in self.later], "evaluation": self.evaluation.model_dump(mode="json"),

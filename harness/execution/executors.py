@@ -36,6 +36,7 @@ class ClusterOptions:
     time_minutes: int = 240
     max_parallel: int | None = None  # Slurm's array throttle (%N)
     data_dir: Path | None = None
+    log_with: list[str] | None = None  # `--log-with`, passed on to every task
 
 
 @dataclass
@@ -61,6 +62,8 @@ def task_command(suite: Suite, results: Path, run: RunSpec, options: ClusterOpti
                "--only", run.id, "--mixed-precision", suite.mixed_precision]
     if options.data_dir is not None:
         command += ["--data-dir", str(Path(options.data_dir).resolve())]
+    if options.log_with is not None:
+        command += ["--log-with", *options.log_with]
     for plugin in cli_plugins():  # the task imports what this command was given ([suite] plugins load themselves)
         command += ["--plugin", plugin]
     return command + (["--force"] if force else [])

@@ -154,6 +154,9 @@ class TrainingProgress:
     def evaluated(self, outcome: "RunOutcome") -> None:
         self.print(evaluation_line(outcome))
 
+    def sampled(self, run_id: str, epoch: int, images: object, rows: int) -> None:
+        """Progress grids are files in the run folder (and the report's strip); nothing to show here."""
+
     def print(self, *objects: object) -> None:
         if self.enabled:
             self.console.print(*objects)

@@ -7,6 +7,7 @@
     <results>/<suite>/launch.json                 the current launch's id (every node checks it sees this folder)
     <results>/<suite>/locks/<run id>.json        who trains the run: launch, host, pid, progress (RunLock)
     <results>/<suite>/jobs.json, jobs/            cluster jobs submitted for runs (--executor), submitit's logs
+    <results>/<suite>/wandb/, mlruns/             W&B offline runs, the MLflow file store (`log_with`)
     <results>/<suite>/<run id>/config.json        resolved configuration + its hash        (RunConfig)
     <results>/<suite>/<run id>/run.json           status, times, parameters, device, versions (RunRecord)
     <results>/<suite>/<run id>/history.jsonl      one line per epoch: losses, images/s, wall time
@@ -19,6 +20,7 @@
     <results>/<suite>/<run id>/feature_stats.safetensors  mean and covariance of the samples' features
     <results>/<suite>/<run id>/figures.safetensors  what the report draws: reconstructions, interpolations,
                                                   class histogram (made once, at evaluation)
+    <results>/<suite>/<run id>/tensorboard/       TensorBoard event files (`log_with = ["tensorboard"]`)
 
 Every write is atomic (a kill never leaves a half-written file). Every read returns a typed
 object or raises `ResultsFileError` naming the file, so a corrupt file is one clear message,
@@ -338,7 +340,8 @@ class SuiteFolder:
         if not self.dir.is_dir():
             return iter(())
         # "claims": where versions before 0.2 kept the run locks
-        own = {self.reference_dir.name, self.charts.name, self.locks_dir.name, self.jobs_dir.name, "claims"}
+        own = {self.reference_dir.name, self.charts.name, self.locks_dir.name, self.jobs_dir.name, "claims",
+               *TRACKER_FOLDERS}
         return iter([RunFolder(self.dir, p.name) for p in sorted(self.dir.iterdir())
                      if p.is_dir() and p.name not in own and not p.name.startswith(".")])
 
@@ -417,6 +420,9 @@ class SuiteFolder:
 
     def chart(self, name: str) -> Path:
         return self.charts / f"{name}.png"
+
+
+TRACKER_FOLDERS = ("wandb", "mlruns")  # what W&B (offline) and MLflow (file store) write into a suite's folder
 
 
 def _write_tensors(path: Path, tensors: dict[str, "torch.Tensor"]) -> None:

@@ -1,7 +1,10 @@
 """What training tells whoever watches it: the trainer calls these, the terminal display
 (harness.presentation.progress) implements them, and the trainer never imports the display."""
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import torch
 
 
 class TrainingObserver(Protocol):
@@ -13,6 +16,9 @@ class TrainingObserver(Protocol):
 
     def epoch_done(self, run_id: str, epoch: int, epochs: int, losses: dict[str, float], images_per_second: float) -> None:
         """An epoch finished: its mean losses and images/s."""
+
+    def sampled(self, run_id: str, epoch: int, images: "torch.Tensor", rows: int) -> None:
+        """A progress grid of the fixed latent batch was drawn (`sample_every`): images in [0, 1]."""
 
     def print(self, *objects: object) -> None:
         """A message for the person watching (e.g. a checkpoint that could not be read)."""

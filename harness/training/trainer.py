@@ -224,7 +224,7 @@ def _train(spec: RunSpec, dataset: Dataset, strategy: Strategy, folder: RunFolde
             folder.write_history(position.history)
             folder.write_record(record)
         observer.epoch_done(spec.id, epoch, epochs, stats.losses, stats.images_per_second)
-        _save_progress_samples(spec, epoch + 1, model, strategy, folder)
+        _save_progress_samples(spec, epoch + 1, model, strategy, folder, observer)
         if stats.overlapping_images:
             raise RuntimeError(f"processes trained on {stats.overlapping_images} shared images in epoch {epoch + 1}")
         if epoch + 1 < epochs and strategy.any_process(stops.requested):  # stopped at an epoch's end
@@ -235,7 +235,7 @@ def _train(spec: RunSpec, dataset: Dataset, strategy: Strategy, folder: RunFolde
 
 
 def _save_progress_samples(spec: RunSpec, epoch: int, model: GenerativeModel, strategy: Strategy,
-                           folder: RunFolder) -> None:
+                           folder: RunFolder, observer: TrainingObserver) -> None:
     """Every `sample_every` epochs and at the last, a 4x4 grid from the fixed latent batch. Every
     process samples (a wrapped network's forward may be a collective); its own generator leaves
     the training's random streams untouched, so the trained numbers do not depend on it."""
@@ -245,6 +245,7 @@ def _save_progress_samples(spec: RunSpec, epoch: int, model: GenerativeModel, st
     images = model.sample(PROGRESS_GRID_SIZE**2, generator=torch.Generator().manual_seed(SAMPLE_GRID_SEED))
     if strategy.writes_results:
         folder.write_progress_samples(epoch, images, rows=PROGRESS_GRID_SIZE)
+        observer.sampled(spec.id, epoch, images, PROGRESS_GRID_SIZE)
 
 
 def _record_position(record: RunRecord, position: Position, steps_per_epoch: int, global_batch: int) -> None:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from harness.execution.executors import ClusterOptions, Submission
     from harness.execution.strategy import Strategy
     from harness.presentation.progress import TrainingProgress
+    from harness.training.tracking import RunTracking
 
 
 @dataclass
@@ -57,7 +58,7 @@ def run_suite(suite: Suite | str | Path, results: str | Path = "results", *, dat
               only: list[str] | None = None, force: bool = False, rerun: list[str] | None = None,
               console: Console | None = None, dataset: "Dataset | None" = None,
               on_run: Callable[[RunOutcome], None] | None = None, strategy: str | None = None,
-              threads: int | None = None) -> SuiteOutcome:
+              threads: int | None = None, log_with: list[str] | None = None) -> SuiteOutcome:
     """Train (and evaluate) every selected run of `suite` that is not complete yet.
 
     Under `accelerate launch` with several processes, `strategy` decides who trains what:
@@ -65,7 +66,8 @@ def run_suite(suite: Suite | str | Path, results: str | Path = "results", *, dat
     all of them. An interrupted run resumes from its checkpoint; `force` (every selected run)
     and `rerun` (runs matching the patterns) retrain completed runs without losing them if the
     retrain fails. `dataset` skips loading it again (notebooks, benchmarks); `on_run` is called
-    on the main process after each run with its outcome.
+    on the main process after each run with its outcome. `log_with` (else the suite's) names the
+    trackers each run logs to (harness/training/tracking.py).
     """
     from harness.datasets import load_dataset
     from harness.execution.scheduling import expected_cost
@@ -80,6 +82,11 @@ def run_suite(suite: Suite | str | Path, results: str | Path = "results", *, dat
     chosen = make_strategy(suite, strategy, threads)
     problems = [f"run {run.id}: {why}" for run in plan.to_train if (why := chosen.check_run(run))]
     problems += _missing_evaluators(suite, dataset)
+    trackers = suite.info.log_with if log_with is None else log_with
+    if trackers:
+        from harness.training.tracking import check_trackers
+
+        check_trackers(trackers)
     if problems:
         raise HarnessError("\n".join(f"{suite.path}: {p}" for p in problems), exit_code=2)
     if chosen.is_main:
@@ -106,7 +113,8 @@ def run_suite(suite: Suite | str | Path, results: str | Path = "results", *, dat
                 report(outcome)
         pending = list(plan.to_train)
         while True:  # a search with `select` adds its best trial's later seeds once its trials are scored
-            outcomes += _train_and_evaluate(pending, plan, chosen, dataset, evaluation, costs, progress, report)
+            outcomes += _train_and_evaluate(pending, plan, chosen, dataset, evaluation, costs, progress, report,
+                                            trackers)
             pending = _later_seeds_decided(plan, chosen, dataset, costs, progress)
             if not pending:
                 break
@@ -125,15 +133,18 @@ def run_suite(suite: Suite | str | Path, results: str | Path = "results", *, dat
 
 def _train_and_evaluate(runs: list[RunSpec], plan: Plan, chosen: "Strategy", dataset: "Dataset",
                         evaluation: "AfterTraining", costs: dict[str, float], progress: "TrainingProgress",
-                        report: Callable[[RunOutcome], None]) -> list[RunOutcome]:
-    """Train (and evaluate) the runs of `runs` the strategy gives this process; their outcomes."""
+                        report: Callable[[RunOutcome], None], trackers: list[str]) -> list[RunOutcome]:
+    """Train (and evaluate) the runs of `runs` the strategy gives this process; their outcomes.
+    Each run is tracked by `trackers` on the processes that write results."""
     from harness.execution.stops import STOPS, Stopped
     from harness.training.trainer import train_run
 
     suite, outcomes = plan.suite, []
     for spec in chosen.assign(runs, plan.folder, costs):
+        tracking = _tracking(trackers, spec, plan, chosen)
+        observer = progress if tracking is None else tracking.observing(progress)
         try:
-            record = train_run(spec, suite.name, dataset, chosen, plan.training_folder(spec), progress)
+            record = train_run(spec, suite.name, dataset, chosen, plan.training_folder(spec), observer)
             if spec.id in plan.replace:
                 _replace_if_completed(plan, spec, record, chosen, progress)
             STOPS.raise_if_requested(f"after run {spec.id}")
@@ -142,14 +153,30 @@ def _train_and_evaluate(runs: list[RunSpec], plan: Plan, chosen: "Strategy", dat
             if record.status == STATUS_COMPLETED and suite.evaluation.enabled:
                 chosen.report_progress(progress.total_steps, progress.total_steps, "evaluating")
                 evaluation.evaluate(spec, outcome, progress)
+                if tracking is not None and outcome.metrics is not None:
+                    reference = plan.folder.read_reference()
+                    tracking.scored(outcome.metrics.values, reference.values if reference else None)
         except Stopped as err:
             err.where = err.where or f"while evaluating {spec.id} (it is trained; the next launch evaluates it)"
             chosen.run_finished(spec, STATUS_INTERRUPTED)
             raise
+        finally:
+            if tracking is not None:
+                tracking.finish()
         chosen.run_finished(spec, outcome.status)
         outcomes.append(outcome)
         report(outcome)
     return outcomes
+
+
+def _tracking(trackers: list[str], spec: RunSpec, plan: Plan, chosen: "Strategy") -> "RunTracking | None":
+    """The run's tracked runs, on the processes that write its results (all of a run-parallel
+    launch, the main one of a data-parallel one); None without trackers."""
+    if not trackers or not chosen.writes_results:
+        return None
+    from harness.training.tracking import RunTracking
+
+    return RunTracking(trackers, spec, plan.folder, plan.training_folder(spec))
 
 
 def _later_seeds_decided(plan: Plan, chosen: "Strategy", dataset: "Dataset", costs: dict[str, float],
