@@ -137,6 +137,27 @@ def build_parser() -> argparse.ArgumentParser:
                           "computes them) to compute; default: the suite's; `harness list` shows both")
     evaluate.set_defaults(handler=cmd_evaluate)
 
+    score = add_command(
+        "score", help="score samples made elsewhere (an .npz/.npy array or a folder of PNGs) beside trained runs",
+        description="Score SAMPLES with every sample-based metric under exactly the protocol of trained runs (the "
+        "same seeded test reference, evaluators, sample count and floor) and store them as an external entry NAME: "
+        "in RESULTS when it is a suite's results folder (its protocol), else in RESULTS/external-<dataset>/. They "
+        "then show in the leaderboard, report, claims and compare; what samples cannot answer (reconstruction, "
+        "likelihoods) is n/a.")
+    score.add_argument("samples", type=Path, metavar="SAMPLES",
+                       help=".npz/.npy of uint8 or float images, (N, H, W), (N, H, W, C) or (N, C, H, W); or a folder "
+                       "of PNG/JPEG files")
+    score.add_argument("--dataset", required=True, help="the dataset the samples imitate (harness list)")
+    score.add_argument("--name", required=True, help="the entry's name in the leaderboard")
+    score.add_argument("--results", type=Path, default=Path(DEFAULT_RESULTS),
+                       help="a suite's results folder to join, or a results root (default: ./results)")
+    score.add_argument("--range", dest="value_range", choices=["0,1", "0,255", "-1,1"],
+                       help="the values' range (default: inferred, [0, 1] or [0, 255]; recorded either way)")
+    score.add_argument("--num-samples", type=_count(1),
+                       help="images scored, for a new folder only (default 10000; a suite's folder keeps its own)")
+    score.add_argument("--data-dir", type=Path, help="dataset root (as for `run`)")
+    score.set_defaults(handler=cmd_score)
+
     board = add_command(
         "leaderboard",
         help="seed-aggregated table of a suite's results",
@@ -148,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--metrics", nargs="+", metavar="METRIC",
                        help="columns (fid, recall, ...) or metrics (sample_quality: all its columns) to show; "
                        "default: the key metrics; `harness list` shows both")
-    board.add_argument("--format", choices=["table", "md", "csv", "latex", "json"], default="table",
+    board.add_argument("--format", choices=["table", "md", "csv", "latex", "json", "html"], default="table",
                        help="table (terminal) or an export format printed to stdout")
     board.set_defaults(handler=cmd_leaderboard)
 
@@ -438,6 +459,27 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if outcome.writes_results and outcome.reference:
         console.print(f"real-data floor: {metric_text(outcome.reference.values)}")
     return outcome.exit_code
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from harness.presentation.progress import metric_text
+
+    console = Console(stderr=True, highlight=False)
+    outcome = pipeline.score_samples(
+        args.samples, args.dataset, args.name, args.results, data_dir=args.data_dir, value_range=args.value_range,
+        num_samples=args.num_samples,
+        on_metric=lambda name, index, total: console.print(f"  [dim]{escape(args.name)}: {escape(name)} "
+                                                           f"({min(index + 1, total)}/{total})[/]"))
+    read = outcome.read_as
+    console.print(f"scored {escape(args.name)}: {read['images']:,} images ({read['layout']}, range {read['range']} "
+                  f"{read['range_source']}): {escape(metric_text(outcome.metrics.values))}", soft_wrap=True)
+    if outcome.reference:
+        console.print(f"real-data floor: {escape(metric_text(outcome.reference.values))}", soft_wrap=True)
+    for name in outcome.failed:
+        console.print(f"[red]failed:[/] {escape(name)} (see {outcome.folder.run(args.name).metrics_file})")
+    console.print(f"stored in {outcome.folder.dir}/{args.name}/  (leaderboard: python -m harness leaderboard "
+                  f"{outcome.folder.dir})", soft_wrap=True)
+    return 1 if outcome.failed else 0
 
 
 # -- run ------------------------------------------------------------------------------------

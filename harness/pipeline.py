@@ -14,10 +14,11 @@ calls that train or evaluate.
 
 from harness.workflow.evaluate import EvaluationOutcome, evaluate_results, metric_columns, metric_families
 from harness.workflow.plan import Plan, ignored_launcher_precision, load, plan_suite, validate
-from harness.workflow.results import Leaderboard, compare, leaderboard, load_results, write_report
+from harness.workflow.results import Leaderboard, chart, compare, leaderboard, load_results, write_report
+from harness.workflow.score import ScoreOutcome, score_samples
 from harness.workflow.status import RunState, status
 from harness.workflow.train import SuiteOutcome, make_strategy, run_suite, submit_suite
 
-__all__ = ["EvaluationOutcome", "Leaderboard", "Plan", "RunState", "SuiteOutcome", "compare", "evaluate_results",
+__all__ = ["EvaluationOutcome", "Leaderboard", "Plan", "RunState", "ScoreOutcome", "SuiteOutcome", "chart", "compare", "evaluate_results",
            "ignored_launcher_precision", "leaderboard", "load", "load_results", "make_strategy", "metric_columns",
-           "metric_families", "plan_suite", "run_suite", "status", "submit_suite", "validate", "write_report"]
+           "metric_families", "plan_suite", "run_suite", "score_samples", "status", "submit_suite", "validate", "write_report"]

@@ -57,7 +57,16 @@ def evaluate_run(folder: RunFolder, session: EvaluationSession,
     interrupted reuses them if nothing that determines them changed (weights, settings, evaluators).
     """
     model, config = load_trained_model(folder, session.dataset.spec, session.device)
+    weights = folder.weights_file.stat()
     session.start_run()
+    return score_model(model, config, folder, session, on_metric, [weights.st_size, weights.st_mtime_ns])
+
+
+def score_model(model: Any, config: RunConfig, folder: RunFolder, session: EvaluationSession,
+                on_metric: Callable[[str, int, int], None], identity: Any) -> tuple[MetricsRow, list[str]]:
+    """Score `model` (a trained model, or samples made elsewhere already in the session) with
+    every configured metric into `folder`; `identity` says what its numbers depend on beside the
+    settings and evaluators (the weights' size and time, the samples' hash)."""
     started = time.perf_counter()
     report: dict[str, Any] = {}
     failed: list[str] = []
@@ -65,7 +74,7 @@ def evaluate_run(folder: RunFolder, session: EvaluationSession,
         "id": config.id, "name": config.name, "suite": config.suite, "model": config.model,
         "seed": config.seed, "config_hash": config.config_hash, **config.matrix,
     }
-    key = _evaluation_key(folder, session)
+    key = _evaluation_key(identity, session)
     partial = folder.read_partial_evaluation()
     done = partial["metrics"] if partial and partial.get("key") == key and isinstance(partial.get("metrics"), dict) else {}
     session.strategy.wait()  # every process has read it before the writer adds to it
@@ -140,13 +149,12 @@ def _earlier_metrics(folder: RunFolder, session: EvaluationSession) -> dict[str,
     return kept
 
 
-def _evaluation_key(folder: RunFolder, session: EvaluationSession) -> str:
+def _evaluation_key(model_identity: Any, session: EvaluationSession) -> str:
     """What determines a run's metric values: its weights, the evaluation settings, the evaluators."""
     import hashlib
     import json
 
-    weights = folder.weights_file.stat()
-    identity = {"weights": [weights.st_size, weights.st_mtime_ns], "config": session.config.model_dump(mode="json"),
+    identity = {"weights": model_identity, "config": session.config.model_dump(mode="json"),
                 "evaluators": session.evaluator_info}
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

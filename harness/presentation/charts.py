@@ -43,6 +43,12 @@ MIN_RELATIVE_SPAN = 0.05  # an axis spans at least 5% of the values' magnitude (
 
 
 def metrics_overview(runs: pd.DataFrame, agg: pd.DataFrame, metrics: list[str], path: Path) -> Path | None:
+    """metrics_figure saved as a PNG at `path` (None when no metric has a number)."""
+    fig = metrics_figure(runs, agg, metrics)
+    return None if fig is None else _save(fig, path)
+
+
+def metrics_figure(runs: pd.DataFrame, agg: pd.DataFrame, metrics: list[str]) -> plt.Figure | None:
     """Small multiples, one panel per metric: each seed (dots), the mean and its interval (black),
     one row per configuration, the same row order in every panel.
 
@@ -87,7 +93,8 @@ def metrics_overview(runs: pd.DataFrame, agg: pd.DataFrame, metrics: list[str], 
         ax.set_ylabel("")
         ax.tick_params(labelsize=9)
     fig.suptitle(f"key metrics: seeds (dots), mean and {INTERVAL_KIND} (black)", fontsize=10)
-    return _save(fig, path)
+    fig.tight_layout()
+    return fig
 
 
 def _widen_small_span(ax: plt.Axes, values: np.ndarray) -> bool:

@@ -12,7 +12,7 @@ from harness.analysis.comparability import MARK_COLUMN
 from harness.metrics.columns import column
 from harness.presentation.terminal import Field, Grid
 
-FORMATS = ("md", "csv", "latex", "json")
+FORMATS = ("md", "csv", "latex", "json", "html")
 MISSING = "–"  # no completed run gave a value (see the status column)
 
 
@@ -120,6 +120,8 @@ def export(agg: pd.DataFrame, metrics: list[str], fmt: str) -> str:
     """md/latex: the display strings; csv/json: the numbers (mean, std, CI, n per metric)."""
     if fmt == "md":
         return text_frame(agg, metrics).to_markdown(index=False)
+    if fmt == "html":
+        return text_frame(agg, metrics).to_html(index=False, escape=True, border=0)
     if fmt == "latex":
         latex = text_frame(agg, metrics).to_latex(index=False, escape=True)
         return latex.replace("↓", r"$\downarrow$").replace("↑", r"$\uparrow$").replace("±", r"$\pm$")

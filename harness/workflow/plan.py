@@ -6,24 +6,28 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from harness.analysis.trials import with_chosen_trials
 from harness.config.suite import RunSpec, Suite
-from harness.config.expansion import load_suite
+from harness.config.expansion import load_suite, suite_from_dict
 from harness.core.errors import HarnessError, SuiteError
 from harness.execution.strategies import STRATEGIES
 from harness.store import STATUS_COMPLETED, ResultsFileError, RunFolder, RunRecord, SuiteFolder
 
 
 
-def load(suite_path: str | Path, mixed_precision: str | None = None) -> Suite:
-    """A validated, expanded suite ready to train on this machine: `mixed_precision` overrides the
-    suite's, else the suite's own, else "auto": what this device computes natively. However it
-    is launched (one process, `accelerate launch` with or without launch/*.yaml), a suite gives
-    the same configurations."""
+def load(suite: str | Path | dict[str, Any], mixed_precision: str | None = None) -> Suite:
+    """A validated, expanded suite ready to train on this machine, from a TOML file or a dict of
+    the same tables (a notebook: `load({"suite": {...}, "run": [{...}]})`): `mixed_precision`
+    overrides the suite's, else the suite's own, else "auto": what this device computes natively.
+    However it is launched (one process, `accelerate launch` with or without launch/*.yaml), a
+    suite gives the same configurations."""
     from harness.execution.hardware import auto_precision
 
-    return checked(load_suite(suite_path, mixed_precision, auto_precision))
+    if isinstance(suite, dict):
+        return checked(suite_from_dict(suite, mixed_precision=mixed_precision, auto_precision=auto_precision))
+    return checked(load_suite(suite, mixed_precision, auto_precision))
 
 
 def checked(suite: Suite) -> Suite:

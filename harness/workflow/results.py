@@ -13,6 +13,8 @@ from harness.workflow.plan import recorded_plugins
 if TYPE_CHECKING:
     import pandas as pd
 
+    from matplotlib.figure import Figure
+
     from harness.analysis.compare import Comparison
     from harness.presentation.terminal import Grid
 
@@ -44,6 +46,14 @@ class Leaderboard:
 
         return grid(self.table, self.metrics, self.title)
 
+    def _repr_html_(self) -> str:
+        """The table as a notebook cell shows it (Jupyter calls this), with the notes under it."""
+        from html import escape
+
+        notes = "".join(f"<p><b>not comparable:</b> {escape(note)}</p>" for note in self.notes)
+        return f"<p><b>{escape(self.title)}</b></p>{self.export('html')}<p><small>mean ± 95% CI over seeds; " \
+               f"n/a: does not apply</small></p>{notes}"
+
 
 def leaderboard(results_dir: str | Path, metrics: list[str] | None = None, sort: str | None = None) -> Leaderboard:
     """The suite's configurations aggregated over seeds, best first by `sort` (default: FID when present)."""
@@ -65,6 +75,22 @@ def leaderboard(results_dir: str | Path, metrics: list[str] | None = None, sort:
     table = sort_frame(table, sort if sort in table else None)
     return Leaderboard(f"{Path(results_dir).name}: {len(runs)} runs, {len(table)} configurations", table, chosen,
                        comparability_notes(runs), unreadable_runs(runs))
+
+
+def chart(results_dir: str | Path, metrics: list[str] | None = None) -> "Figure":
+    """The key metrics of a results folder as a matplotlib figure (seeds, mean and 95% CI per
+    configuration; the report's key-metrics chart), for a notebook cell or `fig.savefig`."""
+    from harness.analysis.aggregate import aggregate
+    from harness.metrics.columns import chart_columns
+    from harness.presentation.charts import metrics_figure
+
+    runs = load_results(results_dir)
+    chosen = [m for m in (metric_columns(metrics) if metrics else chart_columns()) if m in runs]
+    figure = metrics_figure(runs, aggregate(runs, chosen), chosen)
+    if figure is None:
+        raise HarnessError(f"{results_dir}: no scored run to chart (metrics: {', '.join(chosen) or 'none'})",
+                           exit_code=2)
+    return figure
 
 
 def compare(results_dirs: list[str | Path], metrics: list[str] | None = None) -> "Comparison":

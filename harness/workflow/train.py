@@ -54,7 +54,7 @@ def make_strategy(suite: Suite, name: str | None = None, threads: int | None = N
                                 threads_source)
 
 
-def run_suite(suite: Suite | str | Path, results: str | Path = "results", *, data_dir: str | Path | None = None,
+def run_suite(suite: Suite | str | Path | dict, results: str | Path = "results", *, data_dir: str | Path | None = None,
               only: list[str] | None = None, force: bool = False, rerun: list[str] | None = None,
               console: Console | None = None, dataset: "Dataset | None" = None,
               on_run: Callable[[RunOutcome], None] | None = None, strategy: str | None = None,
@@ -319,7 +319,7 @@ def _in_suite_order(plan: Plan, outcomes: list[RunOutcome]) -> list[RunOutcome]:
     return sorted(outcomes, key=lambda outcome: order.get(outcome.spec.id, len(order)))
 
 
-def submit_suite(suite: Suite | str | Path, results: str | Path = "results", *, executor: str = "slurm",
+def submit_suite(suite: Suite | str | Path | dict, results: str | Path = "results", *, executor: str = "slurm",
                  options: "ClusterOptions | None" = None, only: list[str] | None = None, force: bool = False,
                  wait: bool = False, on_poll: Callable[[], None] | None = None) -> "Submission":
     """Submit the suite's pending runs as cluster jobs, one `harness run --only RUN` per task
