@@ -93,7 +93,6 @@ def metrics_figure(runs: pd.DataFrame, agg: pd.DataFrame, metrics: list[str]) ->
         ax.set_ylabel("")
         ax.tick_params(labelsize=9)
     fig.suptitle(f"key metrics: seeds (dots), mean and {INTERVAL_KIND} (black)", fontsize=10)
-    fig.tight_layout()
     return fig
 
 

@@ -90,6 +90,7 @@ def chart(results_dir: str | Path, metrics: list[str] | None = None) -> "Figure"
     if figure is None:
         raise HarnessError(f"{results_dir}: no scored run to chart (metrics: {', '.join(chosen) or 'none'})",
                            exit_code=2)
+    figure.tight_layout()
     return figure
 
 
