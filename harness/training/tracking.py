@@ -30,14 +30,16 @@ from harness.training.observer import TrainingObserver
 
 
 def check_trackers(names: list[str]) -> None:
-    """Every tracker's package is importable, or one line with its install command (before anything trains)."""
-    import importlib.util
+    """Every tracker's package imports, or one line with its install command (before anything trains)."""
+    import importlib
 
     for name in names:
         kind = TRACKERS.require(name, "log_with")
-        if importlib.util.find_spec(kind.package) is None:
-            raise HarnessError(f"log_with: {name} needs the {kind.package} package: {kind.install_hint()}",
-                               exit_code=2)
+        try:
+            importlib.import_module(kind.package)
+        except ImportError as err:
+            raise HarnessError(f"log_with: {name} needs the {kind.package} package ({err}): {kind.install_hint()}",
+                               exit_code=2) from None
 
 
 class RunTracking:

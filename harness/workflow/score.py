@@ -93,11 +93,13 @@ def _protocol(results: Path, dataset: str, num_samples: int | None) -> tuple[Sui
     folder = SuiteFolder(results / f"external-{dataset}")
     if folder.suite_toml.is_file():
         return _protocol(folder.dir, dataset, num_samples)
-    settings = {"num_samples": num_samples} if num_samples else {}
+    # A smaller sample count than KID's default subset size (1000) takes subsets of all of it, as
+    # the quick suites do; the folder records the settings, so every later entry uses the same.
+    settings = {"num_samples": num_samples, "kid_subset_size": min(num_samples, 1000)} if num_samples else {}
     try:
         return folder, EvaluationConfig.model_validate(settings), False
     except ValueError as err:
-        raise HarnessError(f"--num-samples: {err}", exit_code=2) from None
+        raise HarnessError(f"--num-samples: {' '.join(str(err).split())}", exit_code=2) from None
 
 
 def _write_external_suite(folder: SuiteFolder, dataset: str, config: EvaluationConfig) -> None:
