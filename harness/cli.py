@@ -337,11 +337,22 @@ def cmd_list(args: argparse.Namespace) -> int:
     _describe_names(console, "GAN objectives (objective = ...)", {n: _first_line(OBJECTIVES.get(n)) for n in OBJECTIVES})
     _describe_names(console, "VAE likelihoods (likelihood = ...)",
                     {n: _first_line(LIKELIHOODS.get(n)) for n in LIKELIHOODS})
+    from harness.core.plugins import loaded_plugins
+    from harness.core.trackers import TRACKERS
+    from harness.metrics.features import FEATURES
+
+    _describe_names(console, "feature spaces ([evaluation] features)",
+                    {n: FEATURES.get(n).description for n in FEATURES})
+    _describe_names(console, "trackers (--log-with, [suite] log_with)", {n: TRACKERS.get(n).description for n in TRACKERS})
     _describe_names(console, "strategies (--strategy, [suite] strategy)",
                     {n: STRATEGIES.get(n).description for n in STRATEGIES})
     _describe_names(console, "executors (--executor)", {n: EXECUTORS.get(n).description for n in EXECUTORS})
     _describe_names(console, "mixed precision (--mixed-precision, [suite] mixed_precision)",
                     {n: PRECISIONS.get(n) for n in PRECISIONS})
+    plugins = {p.module: f"{p.source or p.spec} ({p.origin}), sha256 {(p.sha256 or 'unknown')[:12]}"
+               for p in loaded_plugins()}
+    _describe_names(console, "plugins loaded (--plugin, [suite] plugins, entry points harness.plugins)",
+                    plugins or {"none": "docs/your-model.md shows how to add your own"})
     return 0
 
 

@@ -7,12 +7,14 @@ that declares it in its `Settings` (harness/metrics/base.py), and is validated t
 suite is validated. A metric registered from a user's file brings its keys with it.
 """
 
-from typing import Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails
 
+from harness.core.registry import registered_in
 from harness.metrics import METRICS
+from harness.metrics.features import FEATURES
 
 
 def _all_metrics() -> list[str]:
@@ -42,8 +44,9 @@ class EvaluationConfig(BaseModel):
     enabled: bool = Field(True, description="score every run after training (false: train only; `harness evaluate` later)")
     metrics: list[str] = Field(default_factory=_all_metrics, min_length=1,
                                description="registered metrics to compute (default: all)")
-    features: Literal["evaluator", "inception"] = Field(
-        default="evaluator", description="feature space for FID/KID/precision/recall: the pinned CNN or Inception-v3")
+    features: Annotated[str, registered_in(FEATURES)] = Field(
+        default="evaluator", description="feature space for FID/KID/precision/recall: evaluator (the dataset's pinned "
+        "CNNs), inception (Inception-v3), or a plugin's registered space (harness list)")
     inception_weights: str | None = Field(default=None, description="local Inception-v3 weights (features = 'inception')")
     num_samples: PositiveInt = Field(default=10_000, description="generated samples, and test images, for FID/KID/PR")
 

@@ -22,6 +22,7 @@ from harness.datasets import Dataset
 from harness.core.errors import HarnessError
 from harness.config.evaluation import EvaluationConfig
 from harness.evaluation.evaluator import EvaluatorNet, load_evaluator
+from harness.metrics.features import FEATURES, PINNED
 from harness.models.base import GenerativeModel
 from harness.core.seeds import derived_seed, subset_indices, subset_record
 from harness.execution.strategy import Strategy
@@ -29,8 +30,6 @@ from harness.execution.strategy import Strategy
 SAMPLE_CHUNK = 500  # generated images per chunk (one seeded generator each)
 FEATURE_BATCH = 1000
 EVAL_SEED = 1234  # fixed: every run is evaluated on the same latents
-# Which pinned evaluator each feature space comes from, and the suffix of its metric columns.
-SPACE_SUFFIX = {"classifier": "", "autoencoder": "_ae", "inception": ""}
 
 
 @dataclass
@@ -41,34 +40,6 @@ class RunCache:
     features: dict[str, torch.Tensor] = field(default_factory=dict)  # by feature space
     logits: torch.Tensor | None = None
     artifacts: dict[str, Any] = field(default_factory=dict)  # e.g. feature statistics to save
-
-
-class InceptionFeatures(nn.Module):
-    """Inception-v3 pool features (2048-d) from local weights, for images in [0, 1] (grey is repeated to RGB)."""
-
-    num_features = 2048
-
-    def __init__(self, weights_path: str) -> None:
-        super().__init__()
-        from pathlib import Path
-
-        if not Path(weights_path).is_file():
-            raise HarnessError(f"inception_weights: {weights_path} does not exist; point it at local "
-                               "Inception-v3 (torch-fidelity FID) weights; nothing is downloaded")
-        try:
-            from torchmetrics.image.fid import NoTrainInceptionV3
-
-            self.net = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
-                                          feature_extractor_weights_path=weights_path)
-        except ModuleNotFoundError as err:
-            raise HarnessError(f"features = 'inception' needs torch-fidelity ({err}); "
-                               "install it with `pip install torch-fidelity`") from None
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        rgb = (images.float().clamp(0, 1) * 255).to(torch.uint8)
-        if rgb.shape[1] == 1:
-            rgb = rgb.expand(-1, 3, -1, -1)
-        return self.net(rgb).reshape(images.shape[0], -1)
 
 
 class EvaluationSession:
@@ -91,10 +62,13 @@ class EvaluationSession:
         self.run = RunCache()
 
     def net(self, space: str) -> nn.Module:
-        """The network of a feature space ("classifier", "autoencoder" or "inception"), loaded once."""
+        """The network of a feature space (a pinned evaluator's, "classifier" or "autoencoder", or a
+        registered feature space's such as "inception"), loaded once."""
         if space not in self._nets:
-            self._nets[space] = (InceptionFeatures(self.config.inception_weights).to(self.device)
-                                 if space == "inception" else load_evaluator(self.dataset.spec, self.device, space)[0])
+            if space in self.dataset.spec.evaluators or space == "classifier":
+                self._nets[space] = load_evaluator(self.dataset.spec, self.device, space)[0]
+            else:
+                self._nets[space] = FEATURES.get(space).build(self).to(self.device).eval()
         return self._nets[space]
 
     @property
@@ -104,9 +78,10 @@ class EvaluationSession:
 
     @property
     def feature_spaces(self) -> list[str]:
-        """The spaces the feature metrics are computed in: both pinned evaluators, or Inception-v3 alone."""
-        if self.config.features == "inception":
-            return ["inception"]
+        """The spaces the feature metrics are computed in: both pinned evaluators, or one registered
+        space alone (Inception-v3, a plugin's network)."""
+        if self.config.features != PINNED:
+            return [self.config.features]
         return list(self.dataset.spec.evaluators) or ["classifier"]  # an unpinned classifier fails with its fix
 
     def reference_subset(self) -> dict[str, Any]:
@@ -128,8 +103,8 @@ class EvaluationSession:
             prefix = "evaluator" if kind == "classifier" else kind
             info[prefix] = pinned.name
             info[f"{prefix}_sha256"] = pinned.sha256
-        if self.config.features == "inception":
-            info["inception_weights"] = self.config.inception_weights
+        if self.config.features != PINNED:
+            info.update(FEATURES.get(self.config.features).identity(self))
         return info
 
     def shared(self, key: str, build: Any) -> Any:

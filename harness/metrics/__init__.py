@@ -5,9 +5,10 @@ torch and torchmetrics inside their functions.
 """
 
 from harness.metrics.base import NOT_APPLICABLE, Metric
+from harness.metrics.features import FEATURES, FeatureSpace
 from harness.metrics.registry import METRICS
 
 # Built-in metrics register themselves on import; this order is the leaderboard's column order.
 from harness.metrics import sample_quality, per_class, precision_recall, mode_coverage, reconstruction, likelihood, ais  # noqa: E402,F401,I001
 
-__all__ = ["METRICS", "Metric", "NOT_APPLICABLE"]
+__all__ = ["FEATURES", "METRICS", "FeatureSpace", "Metric", "NOT_APPLICABLE"]

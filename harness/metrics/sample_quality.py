@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, PositiveInt
 
 from harness.metrics.registry import METRICS
+from harness.metrics.features import PINNED
 from harness.metrics.base import NOT_APPLICABLE, Column, Metric, MetricSettings
 from harness.core.seeds import derived_seed
 
@@ -138,7 +139,7 @@ class SampleQuality(Metric):
         c = self.configured(session.config)
         values: dict[str, Any] = {"fid_samples": session.config.num_samples}
         for suffix, kind in SPACES.items():
-            space = "inception" if (session.config.features == "inception" and not suffix) else kind
+            space = session.config.features if (session.config.features != PINNED and not suffix) else kind
             if space not in session.feature_spaces:
                 values.update({f"{name}{suffix}": NOT_APPLICABLE for name in ("fid", "fid_inf", "kid", "kid_subset_std")})
                 continue

@@ -122,3 +122,16 @@ def test_a_plugin_executor_submits_the_pending_runs(plugins):
     jobs = json.loads((results / "plugins" / "jobs.json").read_text())
     assert {job["executor"] for job in jobs.values()} == {"inline"}
     assert all((results / "plugins" / run / "metrics_row.json").exists() for run in ("gan-s0", "vae-s0"))
+
+
+def test_a_plugin_feature_space_scores_fid_and_precision_in_its_own_space(plugins):
+    suite, data, results = plugins
+    suite.write_text(SUITE.replace('metrics = ["pixel_spread", "likelihood"]',
+                                   'metrics = ["sample_quality", "precision_recall"]\nfeatures = "pooled_pixels"\n'
+                                   'kid_subset_size = 16'))
+    assert main(["run", str(suite), "--results", str(results), "--data-dir", str(data), "--only", "gan"]) == 0
+    row = json.loads((results / "plugins" / "gan-s0" / "metrics_row.json").read_text())
+    assert row["fid"] > 0 and 0 <= row["precision"] <= 1 and row["fid_ae"] == "n/a"
+    assert row["features"] == "pooled_pixels" and row["pooled_pixels"] == "avgpool2-v1"
+    floor = json.loads((results / "plugins" / "reference" / "metrics.json").read_text())
+    assert floor["features"] == "pooled_pixels" and floor["values"]["fid"] < row["fid"]

@@ -9,7 +9,6 @@ import json
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
@@ -72,7 +71,7 @@ def suite_text(model: str, plugins: list[str] | None = None, seeds: str = "[0]")
 
 def test_a_suite_names_its_plugin_file_relative_to_itself(tmp_path):
     (tmp_path / "suites").mkdir()
-    (tmp_path / "suites" / "models" ).mkdir()
+    (tmp_path / "suites" / "models").mkdir()
     (tmp_path / "suites" / "models" / "my_gan.py").write_text(PLUGIN.format(name="my_gan"))
     (tmp_path / "suites" / "s.toml").write_text(suite_text("my_gan", ["models/my_gan.py"]))
     done = run_cli("validate", "suites/s.toml", cwd=tmp_path)

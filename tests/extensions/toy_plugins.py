@@ -1,5 +1,5 @@
 """Extensions a contributor writes outside harness/: one of each kind, each registered the way
-docs/architecture.md ("How to add") says, none touching the package. `register()` adds them,
+docs/architecture.md ("How to add") says, none touching the package (and a feature space). `register()` adds them,
 `unregister()` takes them out again (tests share one process)."""
 
 from pathlib import Path
@@ -15,7 +15,7 @@ from harness.datasets import DATASETS, DatasetSpec
 from harness.execution.executors import EXECUTORS, Executor, Submission, task_command
 from harness.execution.strategies import STRATEGIES, register_strategy
 from harness.execution.run_parallel import RunParallel
-from harness.metrics import METRICS
+from harness.metrics import FEATURES, METRICS, FeatureSpace
 from harness.metrics.base import Metric, MetricSettings
 from harness.models.likelihoods import LIKELIHOODS, Likelihood
 from harness.models.objectives import OBJECTIVES, GANObjective
@@ -119,6 +119,17 @@ class PixelSpread(Metric):
                 "spread_images_used": own.spread_images}
 
 
+# -- a feature space: the images pooled 2x2 and flattened (FID and kin in pixel space) ------------
+
+
+def pooled_pixels(session) -> torch.nn.Module:
+    return torch.nn.Sequential(torch.nn.AvgPool2d(2), torch.nn.Flatten())
+
+
+POOLED = FeatureSpace("images pooled 2x2, as vectors (a plugin feature space)", build=pooled_pixels,
+                      identity=lambda session: {"pooled_pixels": "avgpool2-v1"})
+
+
 # -- a strategy: run_parallel, training the suite's runs in reverse order ------------------------
 
 
@@ -172,6 +183,7 @@ def register() -> None:
     METRICS.register(PixelSpread.name)(PixelSpread)
     register_strategy("reverse_order", "whole runs per process, last run first")(ReverseOrder)
     EXECUTORS.register("inline")(InProcess())
+    FEATURES.register("pooled_pixels")(POOLED)
 
 
 def unregister() -> None:
@@ -181,3 +193,4 @@ def unregister() -> None:
     METRICS.remove(PixelSpread.name)
     STRATEGIES.remove("reverse_order")
     EXECUTORS.remove("inline")
+    FEATURES.remove("pooled_pixels")

@@ -200,7 +200,7 @@ def test_inception_features_are_never_downloaded(tmp_path):
     from pydantic import ValidationError
 
     from harness.config.evaluation import EvaluationConfig
-    from harness.evaluation.session import InceptionFeatures
+    from harness.metrics.inception import InceptionFeatures
 
     with pytest.raises(ValidationError, match="needs inception_weights"):
         EvaluationConfig(features="inception")
