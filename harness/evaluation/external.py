@@ -15,9 +15,8 @@ from harness.core.seeds import subset_indices, subset_record
 from harness.datasets.samples import ExternalSamples
 from harness.evaluation.runner import score_model
 from harness.evaluation.session import EvaluationSession
-from harness.store import STATUS_COMPLETED, MetricsRow, RunConfig, RunFolder, RunRecord, now
+from harness.store import EXTERNAL_MODEL, STATUS_COMPLETED, MetricsRow, RunConfig, RunFolder, RunRecord, now
 
-EXTERNAL_MODEL = "external"  # the `model` of an external entry: what the leaderboard's model column says
 GRID_ROWS = 8
 
 

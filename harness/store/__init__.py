@@ -9,10 +9,10 @@ from harness.core.files import atomic_write, now, read_json, write_json, write_t
 from harness.core.statuses import (STATUS_COMPLETED, STATUS_DIVERGED, STATUS_FAILED, STATUS_INTERRUPTED, STATUS_RUNNING,
                                    STATUS_SKIPPED, STATUS_UNREADABLE)
 from harness.store.folders import RunFolder, SuiteFolder
-from harness.store.records import (HISTORY_BOOKKEEPING, MetricsRow, ReferenceRecord, RunConfig, RunEntry, RunLock, RunRecord,
+from harness.store.records import (EXTERNAL_MODEL, HISTORY_BOOKKEEPING, MetricsRow, ReferenceRecord, RunConfig, RunEntry, RunLock, RunRecord,
                                    SuiteRecord)
 
-__all__ = ["HISTORY_BOOKKEEPING", "MetricsRow", "ReferenceRecord", "ResultsFileError", "RunConfig", "RunFolder", "RunLock",
+__all__ = ["EXTERNAL_MODEL", "HISTORY_BOOKKEEPING", "MetricsRow", "ReferenceRecord", "ResultsFileError", "RunConfig", "RunFolder", "RunLock",
            "RunRecord", "RunEntry", "SuiteRecord", "STATUS_COMPLETED", "STATUS_DIVERGED", "STATUS_FAILED", "STATUS_INTERRUPTED", "STATUS_RUNNING",
            "STATUS_SKIPPED", "STATUS_UNREADABLE", "SuiteFolder", "atomic_write", "now", "read_json", "write_json",
            "write_text"]

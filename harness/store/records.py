@@ -36,6 +36,9 @@ class _File(BaseModel):
         write_json(path, self.model_dump(mode="json"))
 
 
+EXTERNAL_MODEL = "external"  # RunConfig.model of samples made elsewhere and scored here (`harness score`)
+
+
 class RunConfig(_File):
     """config.json: everything that determined training, and its hash."""
 

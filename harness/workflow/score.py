@@ -14,7 +14,7 @@ from harness.analysis.suite_record import suite_record
 from harness.config.evaluation import EvaluationConfig
 from harness.config.suite import name_problem
 from harness.core.errors import HarnessError, ResultsFileError
-from harness.store import SuiteFolder
+from harness.store import EXTERNAL_MODEL, SuiteFolder
 from harness.workflow.plan import recorded_plugins
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ def score_samples(source: str | Path, dataset: str, name: str, results: str | Pa
     `results/external-<dataset>/`. `num_samples` only for a new folder (a suite's folder keeps its protocol)."""
     from harness.datasets import DATASETS, load_dataset
     from harness.datasets.samples import SamplesError, read_samples
-    from harness.evaluation.external import EXTERNAL_MODEL, score_external
+    from harness.evaluation.external import score_external
     from harness.evaluation.runner import evaluate_reference
     from harness.evaluation.session import EvaluationSession
     from harness.execution.data_parallel import DataParallel

@@ -6,7 +6,7 @@ from pathlib import Path
 from harness.analysis.suite_record import suite_record
 from harness.analysis.trials import chosen_trials
 from harness.workflow.plan import recorded_plugins
-from harness.store import STATUS_COMPLETED, STATUS_RUNNING, ResultsFileError, RunFolder, SuiteFolder, SuiteRecord
+from harness.store import EXTERNAL_MODEL, STATUS_COMPLETED, STATUS_RUNNING, ResultsFileError, RunFolder, SuiteFolder, SuiteRecord
 
 
 @dataclass
@@ -57,7 +57,25 @@ def status(results_dir: str | Path) -> tuple[SuiteRecord, list[RunState]]:
             states.append(RunState(spec.id, "submitted", f"{job['executor']} job {job['job']} ({job['submitted_at']})"))
         else:
             states.append(RunState(spec.id, "pending"))
-    return suite, states
+    return suite, states + _external_entries(folder, {state.id for state in states})
+
+
+def _external_entries(folder: SuiteFolder, listed: set[str]) -> list[RunState]:
+    """Samples made elsewhere and scored into the folder (`harness score`): done, with what they were."""
+    entries = []
+    for run_folder in folder.runs():
+        if run_folder.id in listed or not run_folder.config_file.exists():
+            continue
+        try:
+            config = run_folder.read_config()
+        except ResultsFileError:
+            continue
+        if config.model == EXTERNAL_MODEL:
+            read = config.model_options
+            evaluated = "evaluated" if run_folder.is_evaluated() else "not evaluated"
+            entries.append(RunState(run_folder.id, "done", f"external samples: {read.get('images')} images from "
+                                                           f"{read.get('samples')}, {evaluated}"))
+    return entries
 
 
 def _how_to_continue(run_folder: RunFolder) -> str:

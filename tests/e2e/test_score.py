@@ -43,6 +43,8 @@ def test_the_floors_own_images_score_as_the_floor(tiny_results, tmp_path, mnist)
     rows = {r["configuration"]: r for r in json.loads(board.stdout)["configurations"]}
     assert set(rows) == {"gan", "vae", "floor-images"}
     assert rows["floor-images"]["fid"] < rows["gan"]["fid"]
+    status = run_cli("status", str(results))
+    assert status.returncode == 0 and "external samples: " in status.stdout and "floor-images" in status.stdout
     report = run_cli("report", str(results))
     assert report.returncode == 0, report.stderr
     assert "floor-images" in (results / "report.html").read_text()
