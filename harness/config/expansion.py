@@ -140,7 +140,7 @@ class _Expander:
         if info is not None and evaluation is not None:
             self._check_sizes(info, runs, evaluation)
         self._check_distinct(runs)
-        claims = self._claims(runs)
+        claims = self._claims(runs, info.external if info is not None else [])
         if evaluation is not None and not evaluation.enabled and any(run.selected_by for run in runs):
             self.problem("evaluation.enabled", "is false, but a search's `select` picks its best trial by a metric; "
                          "enable the evaluation or remove select")
@@ -153,12 +153,12 @@ class _Expander:
                      mixed_precision_source=self.precision[1], later=[run for run, w in zip(runs, waits) if w],
                      plugins=plugins)
 
-    def _claims(self, runs: list[RunSpec]) -> list[Claim]:
+    def _claims(self, runs: list[RunSpec], external: list[str]) -> list[Claim]:
         tables = self.raw.get("claim", [])
         if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
             self.problem("claim", "expected [[claim]] tables (text, metric, better, than)")
             return []
-        configurations = sorted({run.configuration for run in runs})
+        configurations = sorted({run.configuration for run in runs} | set(external))
         # Runs are expanded only from a problem-free file: with other problems, which configurations
         # exist is unknown, and a claim naming one is not wrong for that.
         runs_known = bool(runs) and not self.problems
@@ -172,7 +172,8 @@ class _Expander:
             for key in ("better", "than"):
                 if runs_known and getattr(claim, key) not in configurations:
                     self.problem(f"claim[{index}].{key}", f"unknown configuration {getattr(claim, key)!r}; "
-                                 f"configurations: {', '.join(configurations)}")
+                                 f"configurations: {', '.join(configurations)} (samples scored with `harness score "
+                                 "--name NAME` are named in [suite] external)")
             claims.append(claim)
         return claims
 

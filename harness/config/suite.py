@@ -65,6 +65,9 @@ class SuiteInfo(BaseModel):
     log_with: list[Annotated[str, registered_in(TRACKERS)]] = Field(
         default_factory=list, description="experiment trackers every run logs to: tensorboard, wandb, mlflow "
         "(offline by default; README, 'Trackers'); `--log-with` overrides it; changes no number")
+    external: list[Annotated[str, Field(pattern=f"^{SAFE_NAME}$", max_length=MAX_NAME_LENGTH)]] = Field(
+        default_factory=list, description="entries scored with `harness score --name NAME` into this suite's results "
+        "folder that [[claim]] tables may name beside the suite's configurations")
     plugins: list[str] = Field(
         default_factory=list, description="your own code, imported before the suite is checked: .py files relative "
         "to the suite file, or importable modules (docs/your-model.md); recorded with every run")
@@ -203,7 +206,7 @@ class Suite:
                     "seed": run.seed, "search_group": run.search_group, "trial": run.trial,
                     "selected_by": run.selected_by}
 
-        unset = {key for key in ("plugins", "log_with") if not getattr(self.info, key)}
+        unset = {key for key in ("plugins", "log_with", "external") if not getattr(self.info, key)}
         info = self.info.model_dump(exclude=unset)  # records of suites without them stay as they were
         record = {"suite": info, "source": str(self.path), "mixed_precision": self.mixed_precision,
                 "mixed_precision_source": self.mixed_precision_source, "runs": [entry(r) for r in self.runs],

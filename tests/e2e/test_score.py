@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from harness.core.seeds import subset_indices
-from tests.conftest import run_cli
+from tests.conftest import SUITES, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -43,11 +43,19 @@ def test_the_floors_own_images_score_as_the_floor(tiny_results, tmp_path, mnist)
     rows = {r["configuration"]: r for r in json.loads(board.stdout)["configurations"]}
     assert set(rows) == {"gan", "vae", "floor-images"}
     assert rows["floor-images"]["fid"] < rows["gan"]["fid"]
+    # a claim may name the entry once the suite lists it in [suite] external
+    suite = tmp_path / "tiny.toml"
+    suite.write_text((SUITES / "tiny.toml").read_text().replace('seeds = [0]', 'seeds = [0]\nexternal = ["floor-images"]')
+                     + '\n[[claim]]\ntext = "the floor\'s images beat the GAN"\nmetric = "fid"\nbetter = "floor-images"\n'
+                       'than = "gan"\n')
+    rerun = run_cli("run", str(suite), "--results", str(tmp_path))
+    assert rerun.returncode == 0 and "nothing to do" in rerun.stderr, rerun.stderr
     status = run_cli("status", str(results))
     assert status.returncode == 0 and "external samples: " in status.stdout and "floor-images" in status.stdout
     report = run_cli("report", str(results))
     assert report.returncode == 0, report.stderr
     assert "floor-images" in (results / "report.html").read_text()
+    assert "the floor's images beat the GAN" in (results / "report.md").read_text()
 
 
 def test_bad_samples_leave_the_folder_as_it_was(tiny_results, tmp_path):
