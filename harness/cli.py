@@ -412,6 +412,10 @@ def print_leaderboard(board: pipeline.Leaderboard, fmt: str = "table") -> None:
             console.print(f"[yellow]not comparable:[/] {escape(note)}", soft_wrap=not console.is_terminal)
     else:
         print(board.export(fmt))
+    for plugin in board.missing_plugins:
+        Console(stderr=True, highlight=False).print(
+            f"note: plugin {escape(plugin)} (recorded by the suite) does not import here; its metrics' columns show "
+            "by name (--plugin PATH gives its code)", soft_wrap=True)
     for problem in board.unreadable:
         Console(stderr=True, highlight=False).print(f"[red]unreadable:[/] {escape(problem)}", soft_wrap=True)
 

@@ -151,9 +151,10 @@ def original_folder(folder: SuiteFolder) -> Path | None:
 
 def recorded_plugins(folder: SuiteFolder) -> list[str]:
     """Import the plugins a results folder's suite was run with, where their code still is, so a
-    reader shows a plugin metric's columns as it declares them. One that is gone is left out: the
-    store alone is enough to read the results (its columns then show by name)."""
-    from harness.core.plugins import load_installed, load_plugin
+    reader shows a plugin metric's columns as it declares them; the ones that are gone (or no
+    longer import), which are left out: the store alone is enough to read the results (their
+    columns then show by name)."""
+    from harness.core.plugins import PluginError, load_installed, load_plugin
 
     load_installed()
     try:
@@ -163,13 +164,14 @@ def recorded_plugins(folder: SuiteFolder) -> list[str]:
     missing = []
     for plugin in record.plugins if record else []:
         source = plugin.get("source")
-        if source and str(source).endswith(".py"):
-            if Path(source).is_file():
-                load_plugin(source, None, f"recorded in {folder.suite_json}")
+        spec = source if source and str(source).endswith(".py") and Path(source).is_file() else \
+            plugin["module"] if not str(source or "").endswith(".py") and _importable(plugin["module"]) else None
+        try:
+            if spec is not None:
+                load_plugin(spec, None, f"recorded in {folder.suite_json}")
                 continue
-        elif _importable(plugin["module"]):
-            load_plugin(plugin["module"], None, f"recorded in {folder.suite_json}")
-            continue
+        except PluginError:
+            pass  # code that no longer imports (being edited, say): the store still reads without it
         missing.append(plugin["spec"])
     return missing
 

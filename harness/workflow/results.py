@@ -35,6 +35,7 @@ class Leaderboard:
     metrics: list[str]
     notes: list[str] = field(default_factory=list)  # what makes some numbers not comparable
     unreadable: list[str] = field(default_factory=list)  # runs whose files could not be read, and why
+    missing_plugins: list[str] = field(default_factory=list)  # recorded by the suite, not importable here
 
     def export(self, fmt: str) -> str:
         from harness.presentation.leaderboard import export
@@ -62,6 +63,7 @@ def leaderboard(results_dir: str | Path, metrics: list[str] | None = None, sort:
     from harness.metrics.columns import all_columns, leaderboard_columns, primary_column
     from harness.presentation.leaderboard import sort_frame
 
+    missing = recorded_plugins(SuiteFolder(Path(results_dir)).require())
     runs = load_results(results_dir)
     metrics = metric_columns(metrics) if metrics else None
     available = result_columns(runs)
@@ -74,7 +76,7 @@ def leaderboard(results_dir: str | Path, metrics: list[str] | None = None, sort:
     sort = sort or primary_column(chosen)
     table = sort_frame(table, sort if sort in table else None)
     return Leaderboard(f"{Path(results_dir).name}: {len(runs)} runs, {len(table)} configurations", table, chosen,
-                       comparability_notes(runs), unreadable_runs(runs))
+                       comparability_notes(runs), unreadable_runs(runs), missing)
 
 
 def chart(results_dir: str | Path, metrics: list[str] | None = None) -> "Figure":

@@ -179,3 +179,11 @@ def test_runs_record_their_plugin_code_and_readers_flag_code_that_differs(tmp_pa
     compared = run_cli("compare", "results/plugged", "again/plugged", cwd=tmp_path)
     assert compared.returncode == 0, compared.stderr
     assert "plugin my_gan code (sha256)" in compared.stdout
+
+    # without the plugin's code the folder still reads, and says what is missing
+    plugin.rename(tmp_path / "moved.py")
+    for command in (["leaderboard", "results/plugged"], ["status", "results/plugged"], ["report", "results/plugged"]):
+        done = run_cli(*command, cwd=tmp_path)
+        assert done.returncode == 0, (command, done.stderr)
+    board = run_cli("leaderboard", "results/plugged", cwd=tmp_path)
+    assert "note: plugin my_gan.py (recorded by the suite) does not import here" in board.stderr
