@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from harness.datasets import DATASETS
 from harness.core.errors import SuiteError
 from harness.core.plugins import Plugin, PluginError, load_installed, load_plugins
+from harness.core.registry import PLUGIN_HINT
 from harness.config.claims import Claim
 from harness.config.evaluation import EvaluationConfig
 from harness.models import MODELS
@@ -317,7 +318,8 @@ class _Expander:
             else:
                 seen_names[name] = index
             if not isinstance(model, str) or model not in MODELS:
-                self.problem(f"{where}.model", f"unknown model {model!r}; known: {', '.join(MODELS.names())}")
+                self.problem(f"{where}.model", f"unknown model {model!r}; known: {', '.join(MODELS.names())}; "
+                             f"{PLUGIN_HINT}")
                 continue
             run_matrix = self._matrix(table.get("matrix", {}), f"{where}.matrix")
             overlap = set(run_matrix) & set(suite_matrix)

@@ -25,13 +25,13 @@ from harness.datasets import DATASETS
 from harness.core.errors import SuiteError
 from harness.core.plugins import Plugin
 from harness.core.precisions import PRECISIONS
-from harness.core.registry import registered_in
+from harness.core.registry import PLUGIN_HINT, registered_in
 from harness.core.trackers import TRACKERS
 from harness.config.claims import Claim
 from harness.config.evaluation import EvaluationConfig
 from harness.models.options import ModelOptions, display_option, late_option, resolved
 
-MixedPrecision = Annotated[str, registered_in(PRECISIONS)]
+MixedPrecision = Annotated[str, registered_in(PRECISIONS, pluggable=False)]
 SAFE_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]*"  # matched whole (re.fullmatch): no trailing newline slips through
 NAME_RULE = "letters, digits, '_', '.', '-', starting with a letter or digit"
 MAX_NAME_LENGTH = 100  # suite and run names; a run id adds matrix values and the seed
@@ -62,7 +62,7 @@ class SuiteInfo(BaseModel):
     threads: PositiveInt | None = Field(
         default=None, description="CPU threads per process, kept whatever the load (default: OMP_NUM_THREADS, else "
         "cores / processes, fewer while other processes need the cores)")
-    log_with: list[Annotated[str, registered_in(TRACKERS)]] = Field(
+    log_with: list[Annotated[str, registered_in(TRACKERS, pluggable=False)]] = Field(
         default_factory=list, description="experiment trackers every run logs to: tensorboard, wandb, mlflow "
         "(offline by default; README, 'Trackers'); `--log-with` overrides it; changes no number")
     external: list[Annotated[str, Field(pattern=f"^{SAFE_NAME}$", max_length=MAX_NAME_LENGTH)]] = Field(
@@ -81,7 +81,7 @@ class SuiteInfo(BaseModel):
     @classmethod
     def _known_dataset(cls, value: str) -> str:
         if value not in DATASETS:
-            raise ValueError(f"unknown dataset {value!r}; known: {', '.join(DATASETS.names())}")
+            raise ValueError(f"unknown dataset {value!r}; known: {', '.join(DATASETS.names())}; {PLUGIN_HINT}")
         return value
 
     @field_validator("seeds")

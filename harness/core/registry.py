@@ -60,14 +60,19 @@ class Registry(Generic[T]):
         return iter(list(self._entries))
 
 
-def registered_in(registry: Registry[Any]) -> AfterValidator:
+PLUGIN_HINT = "a name from your own code needs its file loaded first: [suite] plugins or --plugin (docs/your-model.md)"
+
+
+def registered_in(registry: Registry[Any], pluggable: bool = True) -> AfterValidator:
     """A pydantic check that a name is registered when it is validated, not when the schema was
     written: a name registered from a user's file is as valid as a built-in, and no `Literal`
-    keeps a second list of names. Use as `Annotated[str, registered_in(REGISTRY)]`."""
+    keeps a second list of names. Use as `Annotated[str, registered_in(REGISTRY)]`; `pluggable`
+    adds how a user's own names get registered to the message."""
 
     def check(name: str) -> str:
         if name not in registry:
-            raise ValueError(f"unknown {registry.kind} {name!r}; expected one of: {', '.join(registry)}")
+            raise ValueError(f"unknown {registry.kind} {name!r}; expected one of: {', '.join(registry)}"
+                             + (f"; {PLUGIN_HINT}" if pluggable else ""))
         return name
 
     return AfterValidator(check)

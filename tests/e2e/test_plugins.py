@@ -85,7 +85,9 @@ def test_plugin_option_takes_a_file_or_a_module_on_every_light_command(tmp_path)
     (tmp_path / "labgans" / "__init__.py").write_text(PLUGIN.format(name="lab_gan"))
     (tmp_path / "solo.py").write_text(PLUGIN.format(name="solo_gan"))
     (tmp_path / "s.toml").write_text(suite_text("lab_gan"))
-    assert run_cli("validate", "s.toml", cwd=tmp_path).returncode == 2  # unknown without the plugin
+    unknown = run_cli("validate", "s.toml", cwd=tmp_path)  # unknown without the plugin, and says how to load it
+    assert unknown.returncode == 2 and "unknown model 'lab_gan'" in unknown.stderr
+    assert "[suite] plugins or --plugin (docs/your-model.md)" in unknown.stderr
     for plugin in ("labgans", "./solo.py"):
         listing = run_cli("list", "--plugin", plugin, cwd=tmp_path)
         assert listing.returncode == 0, listing.stderr
