@@ -97,8 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "instead of the suite's log_with")
     cluster = run.add_argument_group("cluster (submitit; pip install -e \".[cluster]\")")
     cluster.add_argument("--executor", metavar="NAME",
-                         help=f"registered: {', '.join(EXECUTORS)} (a plugin's too). Submit the pending runs as a job array, one `harness run --only RUN` per task, instead "
-                         "of training here (local: the same tasks as subprocesses of this machine)")
+                         help="submit the pending runs as a job array, one `harness run --only RUN` per task, instead "
+                         "of training here (local: the same tasks as subprocesses of this machine); "
+                         f"registered: {', '.join(EXECUTORS)} (a plugin's too)")
     cluster.add_argument("--partition", help="Slurm partition")
     cluster.add_argument("--gpus-per-run", type=_count(0), default=0, metavar="N", help="GPUs per task (default 0)")
     cluster.add_argument("--cpus-per-run", type=_count(1), default=2, metavar="N", help="CPU cores per task (default 2)")
@@ -293,6 +294,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from harness.core.plugins import loaded_plugins
+    from harness.core.trackers import TRACKERS
+    from harness.metrics.features import FEATURES
     from harness.datasets import DATASETS
     from harness.datasets.fetch import data_root
     from harness.config.evaluation import EvaluationConfig
@@ -337,10 +341,6 @@ def cmd_list(args: argparse.Namespace) -> int:
     _describe_names(console, "GAN objectives (objective = ...)", {n: _first_line(OBJECTIVES.get(n)) for n in OBJECTIVES})
     _describe_names(console, "VAE likelihoods (likelihood = ...)",
                     {n: _first_line(LIKELIHOODS.get(n)) for n in LIKELIHOODS})
-    from harness.core.plugins import loaded_plugins
-    from harness.core.trackers import TRACKERS
-    from harness.metrics.features import FEATURES
-
     _describe_names(console, "feature spaces ([evaluation] features)",
                     {n: FEATURES.get(n).description for n in FEATURES})
     _describe_names(console, "trackers (--log-with, [suite] log_with)", {n: TRACKERS.get(n).description for n in TRACKERS})

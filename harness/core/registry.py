@@ -14,6 +14,8 @@ from pydantic import AfterValidator
 from harness.core.errors import HarnessError
 
 T = TypeVar("T")
+# How a user's own names get registered: said wherever a name is unknown.
+PLUGIN_HINT = "a name from your own code needs its file loaded first: [suite] plugins or --plugin (docs/your-model.md)"
 
 
 class Registry(Generic[T]):
@@ -44,8 +46,8 @@ class Registry(Generic[T]):
     def require(self, name: str, where: str) -> T:
         """`name`'s entry, or a one-line error (exit 2) naming the option it came from and the choices."""
         if name not in self._entries:
-            raise HarnessError(f"{where}: unknown {self.kind} {name!r}; expected one of: {', '.join(self)} "
-                               "(a plugin's names count once it is loaded: --plugin, [suite] plugins)", exit_code=2)
+            raise HarnessError(f"{where}: unknown {self.kind} {name!r}; expected one of: {', '.join(self)}; "
+                               f"{PLUGIN_HINT}", exit_code=2)
         return self._entries[name]
 
     def names(self) -> list[str]:
@@ -58,9 +60,6 @@ class Registry(Generic[T]):
     def __iter__(self) -> Iterator[str]:
         """Names in registration order (the order built-ins are listed and shown in)."""
         return iter(list(self._entries))
-
-
-PLUGIN_HINT = "a name from your own code needs its file loaded first: [suite] plugins or --plugin (docs/your-model.md)"
 
 
 def registered_in(registry: Registry[Any], pluggable: bool = True) -> AfterValidator:

@@ -107,7 +107,7 @@ def _value_range(images: np.ndarray, stated: str | None, path: Path) -> tuple[st
         if low < lowest or high > highest:
             raise SamplesError(f"{path}: values span [{low:g}, {high:g}], outside the stated --range {stated}")
         return stated, "stated"
-    if images.dtype == np.uint8 or images.dtype.kind in "ui" and 0 <= low and high <= 255 and high > 1:
+    if images.dtype == np.uint8:  # grey levels, even when every value is 0 or 1
         return "0,255", "inferred"
     if 0 <= low and high <= 1:
         return "0,1", "inferred"

@@ -9,8 +9,8 @@ weights, the space of published FIDs), or a user's network registered from a plu
         "DINO ViT-S/16 CLS features", build=lambda session: MyDino(), identity=lambda session: {"dino": "v1"}))
 
 `build(session)` returns a torch module mapping images in [0, 1], (n, C, H, W), to (n, d)
-features; `identity(session)` what identifies it (weights, hash), recorded in every metric row
-and compared by `compare`. Torch is imported inside the builders: this module is read by `validate`.
+features; `identity(session)` what identifies it (weights, hash), recorded in every metric row,
+metrics.json and the floor's record. Torch is imported inside the builders: this module is read by `validate`.
 """
 
 from collections.abc import Callable

@@ -163,9 +163,7 @@ def recorded_plugins(folder: SuiteFolder) -> list[str]:
         return []
     missing = []
     for plugin in record.plugins if record else []:
-        source = plugin.get("source")
-        spec = source if source and str(source).endswith(".py") and Path(source).is_file() else \
-            plugin["module"] if not str(source or "").endswith(".py") and _importable(plugin["module"]) else None
+        spec = _still_here(plugin)
         try:
             if spec is not None:
                 load_plugin(spec, None, f"recorded in {folder.suite_json}")
@@ -176,11 +174,16 @@ def recorded_plugins(folder: SuiteFolder) -> list[str]:
     return missing
 
 
-def _importable(module: str) -> bool:
+def _still_here(plugin: dict[str, Any]) -> str | None:
+    """What to import for a recorded plugin: its file if it is still there, its module if that is
+    importable; None when its code is gone."""
+    source = str(plugin.get("source") or "")
+    if source.endswith(".py"):
+        return source if Path(source).is_file() else None
     try:
-        return importlib.util.find_spec(module) is not None
+        return plugin["module"] if importlib.util.find_spec(plugin["module"]) is not None else None
     except (ImportError, ValueError):
-        return False
+        return None
 
 
 def readable_records(folder: SuiteFolder) -> Iterator[RunRecord]:

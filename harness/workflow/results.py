@@ -58,13 +58,14 @@ class Leaderboard:
 
 def leaderboard(results_dir: str | Path, metrics: list[str] | None = None, sort: str | None = None) -> Leaderboard:
     """The suite's configurations aggregated over seeds, best first by `sort` (default: FID when present)."""
-    from harness.analysis.aggregate import aggregate, result_columns, unreadable_runs
+    from harness.analysis.aggregate import aggregate, load_runs, result_columns, unreadable_runs
     from harness.analysis.comparability import comparability_notes, mark_mixed_settings
     from harness.metrics.columns import all_columns, leaderboard_columns, primary_column
     from harness.presentation.leaderboard import sort_frame
 
-    missing = recorded_plugins(SuiteFolder(Path(results_dir)).require())
-    runs = load_results(results_dir)
+    folder = SuiteFolder(Path(results_dir)).require()
+    missing = recorded_plugins(folder)
+    runs = load_runs(folder)
     metrics = metric_columns(metrics) if metrics else None
     available = result_columns(runs)
     unknown = [m for m in (metrics or []) + ([sort] if sort else []) if m not in available and m not in all_columns()]

@@ -103,13 +103,18 @@ def _protocol(results: Path, dataset: str, num_samples: int | None) -> tuple[Sui
 
 
 def _write_external_suite(folder: SuiteFolder, dataset: str, config: EvaluationConfig) -> None:
-    """A suite of external entries only: its record says the protocol; there is nothing to train."""
-    name = folder.dir.name
-    text = (f"# Samples made elsewhere, scored by `harness score` (nothing to train here).\n"
-            f"[suite]\nname = \"{name}\"\ndescription = \"samples made elsewhere, scored on {dataset}\"\n"
-            f"dataset = \"{dataset}\"\nseeds = [0]\n\n[evaluation]\nnum_samples = {config.num_samples}\n")
-    record = {"suite": {"name": name, "description": f"samples made elsewhere, scored on {dataset}",
-                        "dataset": dataset, "seeds": [0]},
-              "source": str(folder.suite_toml), "mixed_precision": "no", "mixed_precision_source": "external samples",
-              "runs": [], "evaluation": config.model_dump(mode="json"), "expanded": True}
+    """A suite of external entries only: its record says the protocol; there is nothing to train.
+    Its suite.toml, for people to read, holds the same tables: the [evaluation] keys that differ
+    from the defaults."""
+    import tomli_w
+
+    table = {"name": folder.dir.name, "description": f"samples made elsewhere, scored on {dataset}",
+             "dataset": dataset, "seeds": [0]}
+    evaluation = config.model_dump(mode="json")
+    defaults = EvaluationConfig().model_dump(mode="json")
+    changed = {key: value for key, value in evaluation.items() if defaults.get(key) != value and value is not None}
+    text = "# Samples made elsewhere, scored by `harness score` (nothing to train here).\n" + \
+        tomli_w.dumps({"suite": table, "evaluation": changed})
+    record = {"suite": table, "source": str(folder.suite_toml), "mixed_precision": "no",
+              "mixed_precision_source": "external samples", "runs": [], "evaluation": evaluation, "expanded": True}
     folder.write_suite(text, record)

@@ -70,7 +70,6 @@ def run_suite(suite: Suite | str | Path | dict, results: str | Path = "results",
     trackers each run logs to (harness/training/tracking.py).
     """
     from harness.datasets import load_dataset
-    from harness.execution.scheduling import expected_cost
     from harness.presentation.progress import TrainingProgress
 
     suite = suite if isinstance(suite, Suite) else load(suite)
@@ -94,8 +93,7 @@ def run_suite(suite: Suite | str | Path | dict, results: str | Path = "results",
     chosen.start_launch(plan.folder, log=console.print)
 
     image_shape, train_images = dataset.spec.image_shape, len(dataset.train_images)
-    costs = {run.id: _buildable(suite, run, lambda run=run: expected_cost(run, image_shape, train_images))
-             for run in plan.to_train}
+    costs = {run.id: _expected_cost(suite, run, image_shape, train_images) for run in plan.to_train}
     evaluation = AfterTraining(suite, dataset, chosen, plan.folder)
     outcomes: list[RunOutcome] = []
     report = on_run if chosen.is_main and on_run else (lambda outcome: None)
@@ -188,8 +186,6 @@ def _later_seeds_decided(plan: Plan, chosen: "Strategy", dataset: "Dataset", cos
     from training one run), and only when nothing new is decided waits for the others' runs and
     looks again. Processes that train together pass a barrier first, so they read the same results.
     """
-    from harness.execution.scheduling import expected_cost
-
     if not plan.suite.later:
         return []
     chosen.wait()
@@ -199,7 +195,7 @@ def _later_seeds_decided(plan: Plan, chosen: "Strategy", dataset: "Dataset", cos
         new = plan.add(with_chosen_trials(plan.suite, plan.folder))
     if new:
         image_shape, train_images = dataset.spec.image_shape, len(dataset.train_images)
-        added = {run.id: expected_cost(run, image_shape, train_images) for run in new}
+        added = {run.id: _expected_cost(plan.suite, run, image_shape, train_images) for run in new}
         costs.update(added)
         progress.add_runs(added)
         groups = sorted({run.search_group for run in new})
@@ -208,13 +204,14 @@ def _later_seeds_decided(plan: Plan, chosen: "Strategy", dataset: "Dataset", cos
     return new
 
 
-def _buildable(suite: Suite, run: RunSpec, cost: Callable[[], float]) -> float:
+def _expected_cost(suite: Suite, run: RunSpec, image_shape: tuple[int, int, int], train_images: int) -> float:
     """A run's expected cost, which builds its model (on the meta device): a model that cannot be
     built (a plugin's bug) stops the launch before anything trains, naming the run and its code."""
     from harness.core.plugins import failure
+    from harness.execution.scheduling import expected_cost
 
     try:
-        return cost()
+        return expected_cost(run, image_shape, train_images)
     except Exception as err:
         raise HarnessError(failure(f"{suite.path}: run {run.id}: model {run.model!r} cannot be built", err),
                            exit_code=2) from err
