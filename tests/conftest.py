@@ -1,14 +1,51 @@
-"""Shared fixtures: the real dataset folder and helpers to run the CLI as a user would."""
+"""Shared fixtures: the real dataset folder and helpers to run the CLI as a user would.
 
+`python -m pytest` runs in parallel workers (pytest-xdist, `-n auto` in pyproject.toml). Two
+things keep the workers from changing what a test sees:
+
+- **Threads.** Each worker, and every process it starts, computes with its share of the cores
+  (OMP_NUM_THREADS, set here before anything imports torch), as the harness's own processes
+  share a machine. Without it two workers' training subprocesses would each take every core and
+  spin against each other; with it a count is set by the user, so the harness never lowers it
+  under load, and a run compared bit for bit with another computes at the same count.
+- **Tests that need a quiet machine** (marked `alone`: they measure the load other processes
+  put on the cores) take an exclusive lock that every other test takes shared, so they run while
+  no other worker runs a test.
+"""
+
+import fcntl
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
-import pytest
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if WORKERS > 1 and "OMP_NUM_THREADS" not in os.environ:
+    CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    os.environ["OMP_NUM_THREADS"] = str(max(1, CORES // WORKERS))
+
+import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SUITES = REPO / "suites"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """A readers-writer lock over the machine, shared by every worker of this pytest run: a test
+    marked `alone` holds it exclusively, every other test holds it shared, from its fixtures'
+    setup (a shared trained fixture is made inside the first test that asks for it) to teardown."""
+    if WORKERS <= 1:
+        yield
+        return
+    lock_file = Path(tempfile.gettempdir()) / f"harness-tests-{os.environ['PYTEST_XDIST_TESTRUNUID']}.lock"
+    with open(lock_file, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX if item.get_closest_marker("alone") else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _data_dir() -> Path:

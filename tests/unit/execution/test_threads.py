@@ -77,6 +77,7 @@ def busy_processes(count: int) -> Iterator[None]:
             process.wait()
 
 
+@pytest.mark.alone
 @pytest.mark.skipif(busy_cpu_seconds() is None, reason="needs Linux's /proc/stat")
 def test_the_default_count_gives_way_to_busy_processes_and_comes_back():
     """Two real busy processes: the share drops to one thread; once they are gone, back to two."""
@@ -101,6 +102,7 @@ def test_the_default_count_gives_way_to_busy_processes_and_comes_back():
         torch.set_num_threads(previous)
 
 
+@pytest.mark.alone
 def test_a_count_the_user_chose_is_never_changed():
     share = CPUShare(threads=2, cores=2, governed=False)
     with busy_processes(2):
