@@ -22,6 +22,7 @@ from pathlib import Path
 
 WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 if WORKERS > 1 and "OMP_NUM_THREADS" not in os.environ:
+    # harness.execution.strategy.usable_cores, written again: importing it would load torch first.
     CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     os.environ["OMP_NUM_THREADS"] = str(max(1, CORES // WORKERS))
 
@@ -29,6 +30,13 @@ import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SUITES = REPO / "suites"
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """The `slow` tests first (in their own order): the workers start on the long ones and share
+    out the short ones at the end, instead of one worker finishing a long test alone."""
+    if WORKERS > 1:
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.hookimpl(hookwrapper=True)
