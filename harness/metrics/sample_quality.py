@@ -15,8 +15,12 @@ each of the session's feature spaces (the pinned classifier and autoencoder by d
   blows up features that are almost always zero in the reference), and the kernel is
   (x·y/d + 1)³. Reported ×10³.
 
-The Fréchet distance itself is torchmetrics' (`_compute_fid`, float64); statistics are saved
-next to each run so anyone can recompute FID without the weights.
+The Fréchet distance and the MMD² are torchmetrics' formulas (`_compute_fid`, `poly_mmd`), written
+out here operation for operation: importing any part of torchmetrics loads all of it (scipy.signal
+and matplotlib through its audio and plotting modules), 2 s of every evaluating process's start
+on a 2-core CPU, for two formulas of a few lines. `tests/unit/metrics/test_metrics.py` checks
+that both give torchmetrics' values bit for bit. Statistics are saved next to each run (float64)
+so anyone can recompute FID without the weights.
 """
 
 from __future__ import annotations
@@ -49,9 +53,26 @@ def gaussian_statistics(features: torch.Tensor) -> dict[str, torch.Tensor]:
 
 
 def frechet_distance(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
-    from torchmetrics.image.fid import _compute_fid
+    """|mu_a - mu_b|² + Tr(S_a + S_b - 2 (S_a S_b)^½): torchmetrics' `_compute_fid`, the trace of the
+    root as the sum of the square roots of S_a S_b's eigenvalues (no sqrtm)."""
+    import torch
 
-    return float(_compute_fid(a["mean"], a["cov"], b["mean"], b["cov"]))
+    means = (a["mean"] - b["mean"]).square().sum(dim=-1)
+    traces = a["cov"].trace() + b["cov"].trace()
+    root = torch.linalg.eigvals(a["cov"] @ b["cov"]).sqrt().real.sum(dim=-1)
+    return float(means + traces - 2 * root)
+
+
+def polynomial_mmd2(real: torch.Tensor, fake: torch.Tensor, degree: int = 3, coef: float = 1.0) -> torch.Tensor:
+    """Unbiased MMD² of two equal-sized sets under the kernel (x·y/d + coef)^degree: torchmetrics'
+    `poly_mmd` (the diagonals left out of the within-set sums, the cross sum over all pairs)."""
+    gamma = 1.0 / real.shape[1]
+    within_real, within_fake, across = ((x @ y.T * gamma + coef) ** degree
+                                        for x, y in ((real, real), (fake, fake), (real, fake)))
+    m = within_real.shape[0]
+    within = ((within_real.sum(dim=-1) - within_real.diag()).sum()
+              + (within_fake.sum(dim=-1) - within_fake.diag()).sum())
+    return within / (m * (m - 1)) - 2 * across.sum(dim=0).sum() / (m**2)
 
 
 def fid_infinity(reference: dict[str, torch.Tensor], fake: torch.Tensor, seed: int = 0,
@@ -78,7 +99,6 @@ def standardised_kid(real: torch.Tensor, fake: torch.Tensor, subsets: int, subse
                      seed: int = KID_SEED) -> tuple[float, float]:
     """Mean and std over subsets of the unbiased cubic-kernel MMD², features centred and scaled by the reference's."""
     import torch
-    from torchmetrics.image.kid import poly_mmd
 
     mean, scale = real.double().mean(0), real.double().var(0).mean().sqrt().clamp_min(1e-12)
     real, fake = (real.double() - mean) / scale, (fake.double() - mean) / scale
@@ -87,7 +107,7 @@ def standardised_kid(real: torch.Tensor, fake: torch.Tensor, subsets: int, subse
     for _ in range(subsets):
         r = real[torch.randperm(len(real), generator=generator)[:subset_size]]
         f = fake[torch.randperm(len(fake), generator=generator)[:subset_size]]
-        values.append(poly_mmd(r, f, degree=3, gamma=1.0 / real.shape[1], coef=1.0))
+        values.append(polynomial_mmd2(r, f))
     stacked = torch.stack(values)
     return float(stacked.mean()), float(stacked.std())
 

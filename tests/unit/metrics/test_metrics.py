@@ -13,6 +13,7 @@ from harness.core.errors import HarnessError
 from harness.evaluation import evaluator as evaluator_module
 from harness.datasets import DATASETS
 from harness.evaluation.evaluator import accuracy, load_evaluator
+from harness.metrics import sample_quality
 from harness.metrics.likelihood import iwae_bound
 from harness.metrics.mode_coverage import class_statistics
 from harness.metrics.precision_recall import precision_recall_density_coverage
@@ -82,6 +83,23 @@ def test_torchmetrics_fid_matches_scipy(evaluator, mnist, test_images):
         reference = scipy_fid(evaluator(test_images), evaluator(train))
     assert ours > 0.01
     assert abs(ours - reference) <= 1e-3 * reference
+
+
+
+def test_the_harness_fid_and_kid_formulas_are_torchmetrics_bit_for_bit(evaluator, mnist, test_images):
+    """The harness writes out torchmetrics' Fréchet distance and polynomial MMD² (its import costs
+    2 s a process): the same numbers, to the last bit, on real features; FID also against scipy."""
+    from torchmetrics.image.fid import _compute_fid
+    from torchmetrics.image.kid import poly_mmd
+
+    with torch.no_grad():
+        real, fake = evaluator(test_images), evaluator(mnist.train_images[:2000].float() / 255)
+    a, b = sample_quality.gaussian_statistics(real), sample_quality.gaussian_statistics(fake)
+    ours = sample_quality.frechet_distance(a, b)
+    assert ours == float(_compute_fid(a["mean"], a["cov"], b["mean"], b["cov"])) and ours > 0.01
+    assert abs(ours - scipy_fid(real, fake)) <= 1e-3 * ours
+    r, f = real[:500].double(), fake[:500].double()
+    assert torch.equal(sample_quality.polynomial_mmd2(r, f), poly_mmd(r, f, degree=3, gamma=1.0 / r.shape[1], coef=1.0))
 
 
 def test_fid_rises_with_noise(evaluator, test_images):
