@@ -70,9 +70,10 @@ def test_readme_quick_start_in_a_fresh_virtual_environment(tmp_path, data_dir):
     venv.create(environment, with_pip=True)
     bin_dir = environment / "bin"
     # PIP_NO_COMPILE: pip skips byte-compiling torch's thousands of modules (Python compiles what it
-    # imports anyway); the lines themselves are the README's, verbatim.
+    # imports anyway); PIP_RETRIES=0: where PyTorch's index is unreachable (CI), pip falls back to the
+    # local one at once instead of after 90 s of retries. The lines themselves are the README's, verbatim.
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "VIRTUAL_ENV": str(environment),
-           "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_COMPILE": "1"}
+           "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_COMPILE": "1", "PIP_RETRIES": "0"}
     env.pop("PYTHONPATH", None)
     for line in (cpu, install_only):
         done = subprocess.run(line, shell=True, capture_output=True, text=True, env=env, cwd=REPO, timeout=900)
