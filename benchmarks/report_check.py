@@ -1,7 +1,7 @@
 """Open a report in headless Chromium at desktop and phone widths: screenshots, and whether the
 page overflows sideways (a table or figure wider than the window that is not in a scroll box).
 
-    python benchmarks/report_check.py results/gan_vs_vae/report.html --out /tmp/report-check
+    python benchmarks/report_check.py reference/gan_vs_vae/report.html --out /tmp/report-check
 
 Needs Debian's chromium (`apt-get install chromium`); prints one line per width and exits 1 if
 any page overflows. The report itself needs no browser: this is the check a reviewer runs.

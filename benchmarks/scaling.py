@@ -9,7 +9,7 @@ beat: the longest run, and the total work divided by the workers. Where the fold
 with run_parallel, the measured wall time (first claim to last finished run) is shown beside
 the prediction for the same number of processes.
 
-    python benchmarks/scaling.py results/gan_vs_vae [--speedup 1.0] [--workers 1 2 4 8]
+    python benchmarks/scaling.py reference/gan_vs_vae [--speedup 1.0] [--workers 1 2 4 8]
 """
 
 import argparse

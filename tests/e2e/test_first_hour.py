@@ -122,3 +122,16 @@ def test_every_launch_configuration_is_one_accelerate_reads():
     for path in sorted((REPO / "launch").glob("*.yaml")):
         config = ClusterConfig.from_yaml_file(path)
         assert config.num_processes >= 1 and config.compute_environment.value == "LOCAL_MACHINE", path
+
+
+def test_the_headline_suite_has_no_committed_results_where_its_runs_write(tmp_path):
+    """`accelerate launch -m harness run suites/gan_vs_vae.toml` in a fresh clone must train, not
+    find the committed reference complete: nothing is tracked under results/gan_vs_vae, and the
+    reference in reference/gan_vs_vae is read by compare from where it is."""
+    tracked = subprocess.run(["git", "ls-files", "results/gan_vs_vae", "reference/gan_vs_vae/suite.json"],
+                             capture_output=True, text=True, cwd=REPO, check=True).stdout.split()
+    assert tracked == ["reference/gan_vs_vae/suite.json"]
+    compared = run_cli("compare", str(REPO / "reference" / "gan_vs_vae"), str(REPO / "reference" / "gan_vs_vae"),
+                       "--metrics", "fid", "--format", "csv", cwd=tmp_path)
+    assert compared.returncode == 0, compared.stderr
+    assert "vae-final" in compared.stdout

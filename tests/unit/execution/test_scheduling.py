@@ -21,7 +21,7 @@ def costs_of(runs):
 def test_expected_costs_order_the_study_as_its_measured_times_do():
     costs = costs_of(STUDY.runs)
     order = [run.name for run in longest_first([r for r in STUDY.runs if r.seed == 0], costs)]
-    # Measured train times of seed 0 (results/gan_vs_vae): 2,680 s, 600 s, 405 s, 115 s.
+    # Measured train times of seed 0 (reference/gan_vs_vae): 2,680 s, 600 s, 405 s, 115 s.
     assert order == ["gan-final", "gan-baseline", "vae-final", "vae-baseline"]
     assert 5 < costs["gan-final-s0"] / costs["vae-final-s0"] < 8  # measured ratio: 6.6
 

@@ -203,7 +203,7 @@ def test_a_folder_from_before_the_suite_record_still_reports(tmp_path):
     from harness.analysis.suite_record import suite_record
     from harness.cli import main
 
-    study = Path(__file__).resolve().parents[3] / "results" / "gan_vs_vae"
+    study = Path(__file__).resolve().parents[3] / "reference" / "gan_vs_vae"
     new, old = tmp_path / "new" / "gan_vs_vae", tmp_path / "old" / "gan_vs_vae"
     shutil.copytree(study, new)
     shutil.copytree(study, old)

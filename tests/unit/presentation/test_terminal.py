@@ -1,6 +1,6 @@
 """Every terminal table at 80 columns: nothing cut, every id, name and number whole.
 
-The tables are built from real results (the committed study, results/gan_vs_vae) and real
+The tables are built from real results (the committed study, reference/gan_vs_vae) and real
 suites; `render` shows what an 80-column terminal shows.
 """
 
@@ -22,7 +22,7 @@ from harness.config.expansion import load_suite
 from harness.presentation.terminal import Field, Grid, render
 
 ROOT = Path(__file__).resolve().parents[3]
-STUDY = ROOT / "results" / "gan_vs_vae"
+STUDY = ROOT / "reference" / "gan_vs_vae"
 
 
 def assert_whole(grid: Grid, width: int = 80) -> str:
