@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.padding import Padding
 from rich.markup import escape
 
 from harness import __version__, pipeline
@@ -177,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare = add_command(
         "compare", help="the same configurations in several results folders side by side",
         description="Compare RESULTS_B (and more) with RESULTS_A, configuration by configuration: each metric's mean "
-        "in both, the difference with its 95%% Welch interval and whether it excludes zero; every setting that "
+        "in both, the difference with its 95% Welch interval and whether it excludes zero; every setting that "
         "differs (sample counts, evaluator hashes, configuration, precision, device, library versions) is flagged.")
     compare.add_argument("results_dirs", type=Path, nargs="+", metavar="RESULTS_DIR",
                          help="two or more suite results folders; the first is the baseline")
@@ -201,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     train_evaluator = evaluator_commands.add_parser(
         "train", help="train the evaluator deterministically and print its accuracy and sha256",
         description="Train the evaluator CNN on DATASET's training split (seeded, deterministic) and save it. "
-        "To pin it, put the file in harness/assets/ and its sha256 in harness/evaluation/evaluator.py.")
+        "To pin it, put the file in harness/assets/ and its sha256 in the dataset's module (harness/datasets/DATASET.py).")
     train_evaluator.add_argument("--dataset", required=True)
     train_evaluator.add_argument("--data-dir", type=Path)
     train_evaluator.add_argument("--epochs", type=_count(1), default=4)
@@ -303,6 +304,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from harness.metrics import METRICS
     from harness.models import MODELS
     from harness.config.search import SEARCH_KEYS, SEARCHED_KEY_HELP
+    from harness.config.claims import Claim
     from harness.config.suite import SuiteInfo, TrainingConfig
     from harness.models.likelihoods import LIKELIHOODS
     from harness.models.objectives import OBJECTIVES
@@ -313,6 +315,14 @@ def cmd_list(args: argparse.Namespace) -> int:
         _describe_keys(console, f"model {name}: {entry.description} (options go in a [[run]] table or "
                        f"[defaults.{name}])", entry.options)
     _describe_keys(console, "[suite] keys", SuiteInfo)
+    _describe_names(console, "[[run]] keys (one table per run; also any training key and its model's options)", {
+        "name: str (required)": "the run's name; its ids are name[-matrix values]-s<seed>",
+        "model: str (required)": f"a model family: {', '.join(MODELS)}",
+        "matrix: table": "key = [values] for this run only, crossed with the suite's [matrix]",
+        "search: table": "this run's own [search] (the keys below)"})
+    _describe_names(console, "[matrix] keys (suite-wide, crossed into every run)", {
+        "<key> = [values]": "any training key or model option; every combination becomes its own runs"})
+    _describe_keys(console, "[[claim]] keys (one table per claim; judged with Welch's test over seeds)", Claim)
     _describe_keys(console, "training keys (every run; [defaults] or [[run]])", TrainingConfig)
     _describe_keys(console, "[evaluation] keys every metric shares", EvaluationConfig)
     for name in METRICS:
@@ -321,8 +331,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     title = "[search] keys (suite-wide, or [run.search] for one run; README: Model zoo)"
     console.print(f"[bold underline]{escape(title)}[/]")
     for key, (kind, meaning) in [*SEARCH_KEYS.items(), ("<key>", SEARCHED_KEY_HELP)]:
-        console.print(f"  [bold]{escape(key)}[/]: {escape(kind)}")
-        console.print(f"      {escape(meaning)}")
+        console.print(_indented(f"[bold]{escape(key)}[/]: {escape(kind)}", 2))
+        console.print(_indented(escape(meaning), 6))
     console.print()
     metrics = [[name, ", ".join(METRICS.get(name).column_names()),
                 ", ".join(c.__name__ for c in METRICS.get(name).requires) or "sample"] for name in METRICS]
@@ -360,8 +370,13 @@ def _describe_names(console: Console, title: str, names: dict[str, str]) -> None
     """A registry's names and what each means, one per line (what a suite or an option may say)."""
     console.print(f"[bold underline]{escape(title)}[/]")
     for name, meaning in names.items():
-        console.print(f"  [bold]{escape(name)}[/]: {escape(meaning)}")
+        console.print(_indented(f"[bold]{escape(name)}[/]: {escape(meaning)}", 2))
     console.print()
+
+
+def _indented(markup: str, indent: int) -> Padding:
+    """A line whose wrapped continuation lines keep its indent (a printed prefix would not)."""
+    return Padding(markup, (0, 0, 0, indent), expand=False)
 
 
 def _first_line(entry: Any) -> str:
@@ -373,8 +388,9 @@ def _describe_keys(console: Console, title: str, config_class: Any) -> None:
     list rather than a table, so nothing is cut or squeezed at any terminal width."""
     console.print(f"[bold underline]{escape(title)}[/]")
     for key, info in config_class.model_fields.items():
-        console.print(f"  [bold]{key}[/]: {escape(_type_name(info.annotation))} = {escape(repr(_default(info)))}")
-        console.print(f"      {escape(info.description or '')}")
+        default = "(required)" if info.is_required() else f"= {escape(repr(_default(info)))}"
+        console.print(_indented(f"[bold]{key}[/]: {escape(_type_name(info.annotation))} {default}", 2))
+        console.print(_indented(escape(info.description or ""), 6))  # wrapped lines stay indented
     console.print()
 
 

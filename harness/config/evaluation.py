@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails
 
+from harness.core.errors import choices_hint
 from harness.core.registry import registered_in
 from harness.metrics import METRICS
 from harness.metrics.features import FEATURES
@@ -83,7 +84,7 @@ class EvaluationConfig(BaseModel):
     def _known_metrics(cls, value: list[str]) -> list[str]:
         unknown = [name for name in value if name not in METRICS]
         if unknown:
-            raise ValueError(f"unknown metric(s) {', '.join(map(repr, unknown))}; known: {', '.join(METRICS.names())}")
+            raise ValueError("; ".join(f"unknown metric {name!r}{choices_hint(name, METRICS.names())}" for name in unknown))
         if len(set(value)) != len(value):
             raise ValueError("metrics must not repeat")
         return value

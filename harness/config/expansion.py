@@ -4,7 +4,6 @@ The data it produces (Suite, RunSpec, the [suite] and training tables) is harnes
 
 
 import dataclasses
-import difflib
 import itertools
 import json
 import re
@@ -16,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from harness.datasets import DATASETS
-from harness.core.errors import SuiteError
+from harness.core.errors import SuiteError, choices_hint
 from harness.core.plugins import Plugin, PluginError, load_installed, load_plugins
 from harness.core.registry import PLUGIN_HINT
 from harness.config.claims import Claim
@@ -318,7 +317,7 @@ class _Expander:
             else:
                 seen_names[name] = index
             if not isinstance(model, str) or model not in MODELS:
-                self.problem(f"{where}.model", f"unknown model {model!r}; known: {', '.join(MODELS.names())}; "
+                self.problem(f"{where}.model", f"unknown model {model!r}{choices_hint(str(model), MODELS.names())}; "
                              f"{PLUGIN_HINT}")
                 continue
             run_matrix = self._matrix(table.get("matrix", {}), f"{where}.matrix")
@@ -502,9 +501,7 @@ def _describe(error: Any, model_class: type[BaseModel]) -> str:  # a pydantic Er
 
 
 def _unknown_key_message(key: str, known: set[str], context: str = "") -> str:
-    close = difflib.get_close_matches(key, sorted(known), n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else f"; expected one of: {', '.join(sorted(known))}"
-    return f"unknown key {key!r}{context}{hint}"
+    return f"unknown key {key!r}{context}{choices_hint(key, sorted(known))}"
 
 
 def _format_value(value: Any) -> str:

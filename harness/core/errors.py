@@ -1,6 +1,21 @@
 """Errors that end a command with a clear message instead of a traceback."""
 
+import difflib
+from collections.abc import Iterable
 from pathlib import Path
+
+LISTED_AT_MOST = 12  # more choices than this are named by where to see them, not printed in the line
+
+
+def choices_hint(name: str, known: Iterable[str], listed_in: str = "python -m harness list") -> str:
+    """What to say after "unknown X 'name'": the closest known name if one is close (a typo), else
+    the choices, or where to find them when a line could not hold them all."""
+    known = list(known)
+    if close := difflib.get_close_matches(name, known, n=1):
+        return f" (did you mean {close[0]!r}?)"
+    if len(known) > LISTED_AT_MOST:
+        return f"; `{listed_in}` shows all {len(known)}"
+    return f"; expected one of: {', '.join(known)}"
 
 
 class HarnessError(Exception):

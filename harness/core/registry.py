@@ -11,7 +11,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import AfterValidator
 
-from harness.core.errors import HarnessError
+from harness.core.errors import HarnessError, choices_hint
 
 T = TypeVar("T")
 # How a user's own names get registered: said wherever a name is unknown.
@@ -46,8 +46,8 @@ class Registry(Generic[T]):
     def require(self, name: str, where: str) -> T:
         """`name`'s entry, or a one-line error (exit 2) naming the option it came from and the choices."""
         if name not in self._entries:
-            raise HarnessError(f"{where}: unknown {self.kind} {name!r}; expected one of: {', '.join(self)}; "
-                               f"{PLUGIN_HINT}", exit_code=2)
+            raise HarnessError(f"{where}: unknown {self.kind} {name!r}{choices_hint(name, self)}; {PLUGIN_HINT}",
+                               exit_code=2)
         return self._entries[name]
 
     def names(self) -> list[str]:
@@ -70,7 +70,7 @@ def registered_in(registry: Registry[Any], pluggable: bool = True) -> AfterValid
 
     def check(name: str) -> str:
         if name not in registry:
-            raise ValueError(f"unknown {registry.kind} {name!r}; expected one of: {', '.join(registry)}"
+            raise ValueError(f"unknown {registry.kind} {name!r}{choices_hint(name, registry)}"
                              + (f"; {PLUGIN_HINT}" if pluggable else ""))
         return name
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from harness.datasets.fetch import data_root
+from harness.datasets.fetch import existing_data_root
 from harness.core.errors import DataError
 from harness.core.registry import Registry
 
@@ -89,7 +89,7 @@ DATASETS: Registry[DatasetSpec] = Registry("dataset")
 def load_dataset(name: str, data_dir: str | Path | None = None, *, download: bool = True) -> Dataset:
     """The registered dataset `name`, from <data root>/<name>/ (downloaded there if missing)."""
     spec = DATASETS.get(name)
-    return read_dataset(spec, data_root(data_dir) / spec.name, download=download)
+    return read_dataset(spec, existing_data_root(data_dir) / spec.name, download=download)
 
 
 def read_dataset(spec: DatasetSpec, folder: Path, *, download: bool = True) -> Dataset:

@@ -39,8 +39,26 @@ def data_root(data_dir: str | os.PathLike | None = None) -> Path:
         return Path(data_dir).expanduser()
     if os.environ.get(DATA_DIR_ENV):
         return Path(os.environ[DATA_DIR_ENV]).expanduser()
+    return default_data_root()
+
+
+def default_data_root() -> Path:
+    """The download cache used when neither --data-dir nor $HARNESS_DATA_DIR names a folder."""
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")).expanduser()
     return cache / "harness" / "data"
+
+
+def existing_data_root(data_dir: str | os.PathLike | None = None) -> Path:
+    """`data_root`, refused when a folder the user named does not exist: a mistyped --data-dir
+    must say so, not become a new, empty folder that a download then fails into. Only the
+    default cache is created on demand."""
+    root = data_root(data_dir)
+    if root != default_data_root() and not root.is_dir():
+        source = "--data-dir" if data_dir else f"${DATA_DIR_ENV}"
+        raise DataError(f"{source} {root}: no such folder; name the folder that holds <dataset>/<files> "
+                        f"(e.g. ../shared/data), create it first to download into it, or leave {source} out "
+                        f"to download into {default_data_root()}")
+    return root
 
 
 def md5sum(path: Path) -> str:
@@ -107,8 +125,8 @@ def _is_gzip(path: Path) -> bool:
 
 def _fetch(url: str, path: Path) -> None:
     """Stream `url` to `path` through a temp file in the same folder (atomic rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 (mirrors are https/http)
+        path.parent.mkdir(parents=True, exist_ok=True)  # only once a mirror answered: an offline try leaves nothing
         total = int(response.headers.get("Content-Length") or 0) or None
         fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
         try:

@@ -28,6 +28,7 @@ never a traceback from whoever happened to read it first. Torch is imported only
 methods that read or write tensors, so the light commands stay light.
 """
 
+import difflib
 import io
 import json
 import os
@@ -276,10 +277,19 @@ class SuiteFolder:
 
     def require(self) -> "SuiteFolder":
         """This folder, or a clear error when it is not a suite's results folder."""
-        if not self.suite_toml.is_file():
-            raise HarnessError(f"{self.dir}: no suite.toml here; pass a suite's results folder "
-                               "such as results/quickstart (made by `harness run`)", exit_code=2)
-        return self
+        if self.suite_toml.is_file():
+            return self
+        parent = self.dir.parent
+        siblings = sorted(p.name for p in parent.iterdir() if (p / "suite.toml").is_file()) if parent.is_dir() else []
+        close = difflib.get_close_matches(self.dir.name, siblings, n=1)
+        hint = f" (did you mean {parent / close[0]}?)" if close else ""
+        where = (f"; the results folders in {parent}: {', '.join(siblings)}" if siblings else
+                 "; pass a suite's results folder (made by `harness run`), such as results/quickstart")
+        inside = sorted(p.name for p in self.dir.iterdir() if (p / "suite.toml").is_file()) if self.dir.is_dir() else []
+        if inside:
+            where = f"; it holds the results folders {', '.join(inside)}: pass one of them, e.g. {self.dir / inside[0]}"
+        what = "does not exist" if not self.dir.exists() else "no suite.toml here"
+        raise HarnessError(f"{self.dir}: {what}{hint}{where}", exit_code=2)
 
     def write_suite(self, suite_text: str, settings: dict[str, Any]) -> None:
         """The suite's copy and settings, written only when they differ from what is there."""

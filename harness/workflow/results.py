@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.core.errors import HarnessError
+from harness.core.errors import HarnessError, choices_hint
 from harness.store import SuiteFolder
 from harness.workflow.evaluate import metric_columns
 from harness.workflow.plan import recorded_plugins
@@ -70,8 +70,8 @@ def leaderboard(results_dir: str | Path, metrics: list[str] | None = None, sort:
     available = result_columns(runs)
     unknown = [m for m in (metrics or []) + ([sort] if sort else []) if m not in available and m not in all_columns()]
     if unknown:
-        raise HarnessError(f"unknown metric(s) {', '.join(unknown)}; in these results: {', '.join(available)}",
-                           exit_code=2)
+        raise HarnessError("; ".join(f"unknown metric {name!r}{choices_hint(name, available, 'python -m harness list')}"
+                                     for name in unknown) + f" (in {folder.dir})", exit_code=2)
     chosen = [m for m in (metrics or leaderboard_columns()) if m in runs]
     table = mark_mixed_settings(aggregate(runs, chosen), runs)
     sort = sort or primary_column(chosen)

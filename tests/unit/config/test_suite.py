@@ -166,3 +166,24 @@ def test_cli_dry_run_prints_the_run_table(tmp_path):
     for lr in ("0.002", "0.0005", "0.0002", "0.0001", "5e-05"):
         assert f"gan-final-lr{lr}-s0" in result.stdout
     assert not (tmp_path / "r").exists()
+
+
+def test_a_misspelt_name_gets_the_close_one_and_an_unrelated_one_the_choices(tmp_path):
+    with pytest.raises(SuiteError) as typo:
+        load_suite(write(tmp_path, VALID.replace('model = "mlp_vae"', 'model = "mlp_vea"')))
+    assert "unknown model 'mlp_vea' (did you mean 'mlp_vae'?)" in str(typo.value)
+    with pytest.raises(SuiteError) as unrelated:
+        load_suite(write(tmp_path, VALID.replace('model = "mlp_vae"', 'model = "diffusion"')))
+    assert "unknown model 'diffusion'; expected one of: " in str(unrelated.value)
+    assert "mlp_vae" in str(unrelated.value)
+
+
+def test_an_unknown_metric_is_one_short_line_never_the_whole_list():
+    """`leaderboard --metrics fdi` used to print all 39 column names."""
+    folder = Path(__file__).resolve().parents[3] / "reference" / "gan_vs_vae"
+    typo = run_cli("leaderboard", str(folder), "--metrics", "fdi")
+    assert typo.returncode == 2 and typo.stderr.strip().splitlines() == [
+        f"error: unknown metric 'fdi' (did you mean 'fid'?) (in {folder})"], typo.stderr
+    unrelated = run_cli("leaderboard", str(folder), "--metrics", "zzzz")
+    assert unrelated.returncode == 2 and "`python -m harness list` shows all" in unrelated.stderr
+    assert "reconstruction_mse" not in unrelated.stderr

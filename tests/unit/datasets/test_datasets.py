@@ -175,3 +175,20 @@ def test_cli_reports_corrupt_real_file(tmp_path, data_dir):
     assert "Traceback" not in result.stderr
     assert "t10k-labels-idx1-ubyte.gz: checksum mismatch" in result.stderr.replace("\n", "")
     assert not (tmp_path / "results").exists()
+
+
+def test_a_mistyped_data_dir_is_named_and_creates_nothing(tmp_path, monkeypatch):
+    """`--data-dir dta` once made dta/mnist/ (and an empty download cache) before failing offline."""
+    typo = tmp_path / "dta"
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "HARNESS_DATA_DIR": ""}
+    result = run_cli("run", str(Path(__file__).resolve().parents[3] / "suites" / "tiny.toml"), "--data-dir", str(typo),
+                     "--results", str(tmp_path / "results"), env=env, cwd=tmp_path)
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"error: --data-dir {typo}: no such folder; name the folder that holds <dataset>/<files> (e.g. ../shared/data), "
+        f"create it first to download into it, or leave --data-dir out to download into {tmp_path}/cache/harness/data"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no dta/, no cache/, no results/
+    monkeypatch.setenv("HARNESS_DATA_DIR", str(typo))
+    with pytest.raises(DataError, match=r"\$HARNESS_DATA_DIR .*: no such folder"):
+        load_dataset("mnist")
+    assert not typo.exists()

@@ -5,6 +5,7 @@ suites; `render` shows what an 80-column terminal shows.
 """
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -92,9 +93,17 @@ def test_commands_in_an_80_column_terminal_cut_nothing(command):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "…" not in result.stdout
     if command == ["list"]:
+        plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", result.stdout).replace("\r", "")  # without colours
         for key in ("generator_hidden", "divergence_factor", "num_samples", "max_runs", "critic_steps",
-                    "[search] keys", "metric = none", "log_uniform", "cifar10"):
-            assert key in result.stdout, key
+                    "[search] keys", "metric = none", "log_uniform", "cifar10", "[[run]] keys", "[matrix] keys",
+                    "[[claim]] keys", "name: str (required)", "better: str (required)"):
+            assert key in plain, key
+        assert "PydanticUndefined" not in plain
+        for section in plain.split("\n\n"):
+            lines = section.strip("\n").splitlines()
+            if lines and " keys" in lines[0]:  # after the title, every line (wrapped ones too) is indented
+                body = lines[next(i for i, line in enumerate(lines) if line.startswith("  ")):]
+                assert all(line.startswith("  ") for line in body), section
 
 
 def test_piped_leaderboard_is_one_plain_table():
