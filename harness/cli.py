@@ -112,7 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     state = add_command(
         "status", help="where each run of a results folder stands: pending, submitted, running, done, failed",
         description="For each run of RESULTS_DIR's suite: done, failed or diverged (from its record), running "
-        "(which machine and process, how far), interrupted (its process is gone), submitted (cluster job) or pending.")
+        "(which machine and process, how far), interrupted (its process is gone), submitted (cluster job) or pending. "
+        "Exit status 1 when any run failed, diverged, was interrupted (run the same command again to resume it) or "
+        "cannot be read; 0 otherwise, pending and running runs included; 2 when RESULTS_DIR is not a results folder.")
     state.add_argument("results_dir", type=Path, metavar="RESULTS_DIR")
     state.set_defaults(handler=cmd_status)
 
@@ -581,7 +583,7 @@ def _submit(suite: Suite, args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    """Exit 0 when every run is done, 1 when any failed, diverged or was interrupted, else 0."""
+    """Exit 1 when any run failed, diverged, was interrupted or is unreadable, else 0 (the help says so)."""
     suite, states = pipeline.status(args.results_dir)
     styles = {"done": "green", "running": "cyan", "submitted": "blue", "pending": "dim"}
     rows = [[escape(state.id), f"[{styles.get(state.state, 'red')}]{state.state}[/]", escape(state.detail)]
