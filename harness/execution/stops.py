@@ -6,15 +6,22 @@ raises `Stopped`, which the CLI turns into one line saying how to resume and exi
 (SIGINT) or 143 (SIGTERM). Outside training (loading data, evaluating, waiting) there is no
 state worth saving, so the first signal stops at once; so does a second signal during
 training. Either way only complete files are left: every write of the results store is atomic.
+
+One exception to "second signal": `accelerate launch` with one process passes a terminal's
+Ctrl-C on as a SIGTERM to its child a moment after the child got the SIGINT itself (and kills
+it 5 s later). A different signal within `FORWARDED_WITHIN` seconds of the first is that same
+request, not a second one, so one Ctrl-C under the launcher still checkpoints mid-epoch.
 """
 
 import contextlib
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from types import FrameType
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+FORWARDED_WITHIN = 2.0  # seconds: a launcher's forwarded SIGTERM comes within milliseconds
 
 
 class Stopped(BaseException):
@@ -42,6 +49,7 @@ class StopRequests:
 
     def __init__(self) -> None:
         self.signum: int | None = None  # the first stop signal received, if any
+        self.first_at = 0.0  # when it came (time.monotonic())
         self.deferring = False  # inside `deferred()`: a first signal only sets the flag
 
     @property
@@ -50,6 +58,10 @@ class StopRequests:
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         first = self.signum is None
+        if first:
+            self.first_at = time.monotonic()
+        elif signum != self.signum and time.monotonic() - self.first_at < FORWARDED_WITHIN:
+            first = True  # the launcher passing the same Ctrl-C on (see the module's docstring)
         self.signum = self.signum or signum
         if first and self.deferring:
             return  # the trainer stops at the end of the current step
