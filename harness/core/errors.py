@@ -7,12 +7,17 @@ from pathlib import Path
 LISTED_AT_MOST = 12  # more choices than this are named by where to see them, not printed in the line
 
 
+def closest_name(name: str, known: Iterable[str]) -> str | None:
+    """The known name `name` is most likely a typo of, if any is close enough."""
+    return next(iter(difflib.get_close_matches(name, list(known), n=1)), None)
+
+
 def choices_hint(name: str, known: Iterable[str], listed_in: str = "python -m harness list") -> str:
     """What to say after "unknown X 'name'": the closest known name if one is close (a typo), else
     the choices, or where to find them when a line could not hold them all."""
     known = list(known)
-    if close := difflib.get_close_matches(name, known, n=1):
-        return f" (did you mean {close[0]!r}?)"
+    if close := closest_name(name, known):
+        return f" (did you mean {close!r}?)"
     if len(known) > LISTED_AT_MOST:
         return f"; `{listed_in}` shows all {len(known)}"
     return f"; expected one of: {', '.join(known)}"

@@ -28,7 +28,6 @@ never a traceback from whoever happened to read it first. Torch is imported only
 methods that read or write tensors, so the light commands stay light.
 """
 
-import difflib
 import io
 import json
 import os
@@ -37,7 +36,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.core.errors import HarnessError, ResultsFileError
+from harness.core.errors import HarnessError, ResultsFileError, closest_name
 from harness.core.files import UMASK, atomic_write, read_json, write_json, write_text
 from harness.core.statuses import STATUS_COMPLETED
 from harness.store.records import MetricsRow, ReferenceRecord, RunConfig, RunLock, RunRecord, SuiteRecord
@@ -254,6 +253,11 @@ class RunFolder:
         return _read_tensors(self.figures_file, "re-evaluate the run with `harness evaluate`")
 
 
+def _results_folders_in(folder: Path) -> list[str]:
+    """The names of the suite results folders directly inside `folder` (none if it is no folder)."""
+    return sorted(p.name for p in folder.iterdir() if (p / "suite.toml").is_file()) if folder.is_dir() else []
+
+
 class SuiteFolder:
     """A suite's results folder: its copy of the suite, the reference floor, runs and report files."""
 
@@ -280,14 +284,15 @@ class SuiteFolder:
         if self.suite_toml.is_file():
             return self
         parent = self.dir.parent
-        siblings = sorted(p.name for p in parent.iterdir() if (p / "suite.toml").is_file()) if parent.is_dir() else []
-        close = difflib.get_close_matches(self.dir.name, siblings, n=1)
-        hint = f" (did you mean {parent / close[0]}?)" if close else ""
-        where = (f"; the results folders in {parent}: {', '.join(siblings)}" if siblings else
-                 "; pass a suite's results folder (made by `harness run`), such as results/quickstart")
-        inside = sorted(p.name for p in self.dir.iterdir() if (p / "suite.toml").is_file()) if self.dir.is_dir() else []
+        siblings, inside = _results_folders_in(parent), _results_folders_in(self.dir)
+        close = closest_name(self.dir.name, siblings)
+        hint = f" (did you mean {parent / close}?)" if close else ""
         if inside:
             where = f"; it holds the results folders {', '.join(inside)}: pass one of them, e.g. {self.dir / inside[0]}"
+        elif siblings:
+            where = f"; the results folders in {parent}: {', '.join(siblings)}"
+        else:
+            where = "; pass a suite's results folder (made by `harness run`), such as results/quickstart"
         what = "does not exist" if not self.dir.exists() else "no suite.toml here"
         raise HarnessError(f"{self.dir}: {what}{hint}{where}", exit_code=2)
 

@@ -70,7 +70,7 @@ def leaderboard(results_dir: str | Path, metrics: list[str] | None = None, sort:
     available = result_columns(runs)
     unknown = [m for m in (metrics or []) + ([sort] if sort else []) if m not in available and m not in all_columns()]
     if unknown:
-        raise HarnessError("; ".join(f"unknown metric {name!r}{choices_hint(name, available, 'python -m harness list')}"
+        raise HarnessError("; ".join(f"unknown metric {name!r}{choices_hint(name, available)}"
                                      for name in unknown) + f" (in {folder.dir})", exit_code=2)
     chosen = [m for m in (metrics or leaderboard_columns()) if m in runs]
     table = mark_mixed_settings(aggregate(runs, chosen), runs)

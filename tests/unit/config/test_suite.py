@@ -180,7 +180,7 @@ def test_a_misspelt_name_gets_the_close_one_and_an_unrelated_one_the_choices(tmp
 
 def test_an_unknown_metric_is_one_short_line_never_the_whole_list():
     """`leaderboard --metrics fdi` used to print all 39 column names."""
-    folder = Path(__file__).resolve().parents[3] / "reference" / "gan_vs_vae"
+    folder = SUITES.parent / "reference" / "gan_vs_vae"
     typo = run_cli("leaderboard", str(folder), "--metrics", "fdi")
     assert typo.returncode == 2 and typo.stderr.strip().splitlines() == [
         f"error: unknown metric 'fdi' (did you mean 'fid'?) (in {folder})"], typo.stderr

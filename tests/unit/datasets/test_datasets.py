@@ -18,7 +18,7 @@ from harness.datasets.idx import IDXFiles
 from harness.datasets.fetch import RemoteFile
 from harness.datasets.idx import read_idx, write_idx
 from harness.core.errors import DataError
-from tests.conftest import run_cli
+from tests.conftest import SUITES, run_cli
 
 
 def md5(data: bytes) -> str:
@@ -181,7 +181,7 @@ def test_a_mistyped_data_dir_is_named_and_creates_nothing(tmp_path, monkeypatch)
     """`--data-dir dta` once made dta/mnist/ (and an empty download cache) before failing offline."""
     typo = tmp_path / "dta"
     env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "HARNESS_DATA_DIR": ""}
-    result = run_cli("run", str(Path(__file__).resolve().parents[3] / "suites" / "tiny.toml"), "--data-dir", str(typo),
+    result = run_cli("run", str(SUITES / "tiny.toml"), "--data-dir", str(typo),
                      "--results", str(tmp_path / "results"), env=env, cwd=tmp_path)
     assert result.returncode == 3, result.stderr
     assert result.stderr.strip().splitlines() == [

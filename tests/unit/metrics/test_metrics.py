@@ -85,7 +85,6 @@ def test_torchmetrics_fid_matches_scipy(evaluator, mnist, test_images):
     assert abs(ours - reference) <= 1e-3 * reference
 
 
-
 def test_the_harness_fid_and_kid_formulas_are_torchmetrics_bit_for_bit(evaluator, mnist, test_images):
     """The harness writes out torchmetrics' Fréchet distance and polynomial MMD² (its import costs
     2 s a process): the same numbers, to the last bit, on real features; FID also against scipy."""
