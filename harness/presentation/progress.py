@@ -19,6 +19,7 @@ from harness.store import STATUS_COMPLETED, STATUS_RUNNING, STATUS_SKIPPED
 from harness.presentation.terminal import Field, Grid
 
 if TYPE_CHECKING:
+    from harness.execution.strategy import Strategy
     from harness.training.outcome import RunOutcome
     from harness.store import RunLock
 
@@ -160,6 +161,25 @@ class TrainingProgress:
     def print(self, *objects: object) -> None:
         if self.enabled:
             self.console.print(*objects)
+
+
+def launch_line(suite: str, to_train: int, complete: int, strategy: "Strategy", devices_here: int) -> str:
+    """What this launch does, before its first step: the runs, the strategy over how many processes
+    (per machine when there are several), the device, the precision and the threads, each with
+    what decided it. `devices_here`: the GPUs this machine has (0 on a CPU), to say when the launch
+    leaves some unused."""
+    facts = strategy.describe()
+    world, local = strategy.world_size, strategy.local_processes
+    machines = max(1, world // max(local, 1))
+    processes = (f"{world} processes on {machines} machines ({local} each)" if machines > 1
+                 else f"{world} process{'es' if world > 1 else ''}")
+    line = (f"{suite}: {to_train} run(s) to train, {complete} complete; {strategy.name}, {processes} on "
+            f"{strategy.device.type}; precision {facts['mixed_precision']} ({strategy.mixed_precision_source}); "
+            f"{strategy.threads} thread(s) per process ({strategy.threads_source})")
+    if devices_here > local:
+        line += (f"\nnote: this machine has {devices_here} GPUs and the launch uses {local}: "
+                 f"accelerate launch --config_file launch/gpus.yaml (num_processes: {devices_here}) uses them all")
+    return line
 
 
 def _steps(done: int, total: int) -> str:

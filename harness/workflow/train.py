@@ -70,7 +70,7 @@ def run_suite(suite: Suite | str | Path | dict, results: str | Path = "results",
     trackers each run logs to (harness/training/tracking.py).
     """
     from harness.datasets import load_dataset
-    from harness.presentation.progress import TrainingProgress
+    from harness.presentation.progress import TrainingProgress, launch_line
 
     suite = suite if isinstance(suite, Suite) else load(suite)
     plan = plan_suite(suite, results, only, force, rerun)
@@ -91,6 +91,8 @@ def run_suite(suite: Suite | str | Path | dict, results: str | Path = "results",
     if chosen.is_main:
         write_suite_files(suite, plan.folder)
     chosen.start_launch(plan.folder, log=console.print)
+    if chosen.is_main:
+        console.print(launch_line(suite.name, len(plan.to_train), len(plan.complete), chosen, _gpus_here(chosen)))
 
     image_shape, train_images = dataset.spec.image_shape, len(dataset.train_images)
     costs = {run.id: _expected_cost(suite, run, image_shape, train_images) for run in plan.to_train}
@@ -127,6 +129,13 @@ def run_suite(suite: Suite | str | Path | dict, results: str | Path = "results",
                 outcomes.append(outcome)
                 report(outcome)
     return SuiteOutcome(plan.folder, _in_suite_order(plan, outcomes), chosen.is_main, suite.evaluation.enabled)
+
+
+def _gpus_here(strategy: "Strategy") -> int:
+    """The GPUs of this machine when the launch trains on GPUs, else 0."""
+    import torch
+
+    return torch.cuda.device_count() if strategy.device.type == "cuda" else 0
 
 
 def _train_and_evaluate(runs: list[RunSpec], plan: Plan, chosen: "Strategy", dataset: "Dataset",

@@ -156,3 +156,18 @@ def test_evaluating_a_run_trained_earlier_names_it_in_a_log():
     with progress:
         progress.evaluating("gan-s0", "sample_quality", 0, 7)
     assert "gan-s0: evaluating: sample_quality (1/7)" in log.getvalue() and "None" not in log.getvalue()
+
+
+def test_the_launch_line_says_processes_per_machine_precision_threads_and_unused_gpus(monkeypatch):
+    """Before the first step: the runs, the strategy over its processes (per machine on several),
+    the device, the precision and the threads with who decided each; GPUs the launch leaves idle."""
+    from harness.execution.run_parallel import RunParallel
+    from harness.presentation.progress import launch_line
+
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    strategy = RunParallel("no", "suite", threads=1, threads_source="--threads")
+    line = " ".join(launch_line("study", 9, 3, strategy, devices_here=0).split())
+    assert line == ("study: 9 run(s) to train, 3 complete; run_parallel, 4 processes on 2 machines (2 each) on cpu; "
+                    "precision no (suite); 1 thread(s) per process (--threads)")
+    assert "note: this machine has 8 GPUs and the launch uses 2" in launch_line("study", 9, 3, strategy, devices_here=8)
